@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "strv.h"
+
+Config *config_new(void) {
+        Config *c = calloc(1, sizeof(Config));
+        if (!c)
+                return NULL;
+        c->unbind_timeout = 10 * USEC_PER_SEC;
+        c->bind_timeout = 10 * USEC_PER_SEC;
+        c->drain_grace = 10 * USEC_PER_SEC;
+        c->block_host_modules = true;
+        return c;
+}
+
+Config *config_free(Config *c) {
+        if (!c)
+                return NULL;
+        free(c->host_driver);
+        strv_free(c->host_modules);
+        strv_free(c->services);
+        free(c->domain);
+        free(c->uri);
+        free(c);
+        return NULL;
+}
+
+typedef struct ParseState {
+        Config *config;
+        char error[256];
+} ParseState;
+
+static bool name_is_valid(const char *s, const char *extra) {
+        if (!*s || strlen(s) > 255)
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
+                      ('0' <= *p && *p <= '9') || strchr(extra, *p)))
+                        return false;
+        return true;
+}
+
+static int parse_bool(const char *v, bool *ret) {
+        static const char *yes[] = { "1", "yes", "true", "on" }, *no[] = { "0", "no", "false", "off" };
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(v, yes[i]) == 0)
+                        return *ret = true, 0;
+                if (strcasecmp(v, no[i]) == 0)
+                        return *ret = false, 0;
+        }
+        return -EINVAL;
+}
+
+static int set_string(char **field, const char *v) {
+        char *s = strdup(v);
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+/* An empty value resets a list, as in systemd unit files; words accumulate. */
+static int set_words(char ***field, const char *v, const char *extra, const char **bad) {
+        _cleanup_strv_free_ char **words = NULL;
+        int r = strv_split_words(v, &words);
+        if (r < 0)
+                return r;
+        if (!*v) {
+                *field = strv_free(*field);
+                return 0;
+        }
+        STRV_FOREACH(w, words)
+                if (!name_is_valid(*w, extra)) {
+                        *bad = *w;
+                        return -EINVAL;
+                }
+        STRV_FOREACH(w, words)
+                if (!strv_contains(*field, *w) && (r = strv_extend(field, *w)) < 0)
+                        return r;
+        return 0;
+}
+
+#define FAIL(st, ...) (snprintf((st)->error, sizeof((st)->error), __VA_ARGS__), 0)
+
+static int handle(void *user, const char *section, const char *name, const char *value) {
+        ParseState *st = user;
+        Config *c = st->config;
+        const char *bad = NULL;
+        int r = 0;
+
+        if (streq(section, "GPU")) {
+                if (streq(name, "Address")) {
+                        r = pci_address_parse(value, &c->address);
+                        if (r < 0)
+                                return FAIL(st, "Address=%s is not a PCI address (expected e.g. 0000:01:00.0)", value);
+                        c->have_address = true;
+                } else if (streq(name, "ID")) {
+                        if (pci_id_parse(value, &c->id) < 0)
+                                return FAIL(st, "ID=%s is not a vendor:device ID (expected e.g. 10de:2203)", value);
+                        c->have_id = true;
+                } else if (streq(name, "HostDriver")) {
+                        if (!name_is_valid(value, "_-"))
+                                return FAIL(st, "HostDriver=%s is not a driver name", value);
+                        r = set_string(&c->host_driver, value);
+                } else if (streq(name, "HostModules")) {
+                        r = set_words(&c->host_modules, value, "_-", &bad);
+                        if (r == -EINVAL)
+                                return FAIL(st, "HostModules= has an invalid module name '%s'", bad);
+                } else if (streq(name, "Services")) {
+                        r = set_words(&c->services, value, "_-.@:\\", &bad);
+                        if (r == -EINVAL)
+                                return FAIL(st, "Services= has an invalid unit name '%s'", bad);
+                } else
+                        return FAIL(st, "unknown key '%s' in section [GPU]", name);
+        } else if (streq(section, "VM")) {
+                if (streq(name, "Domain")) {
+                        if (!*value || strlen(value) > 255 || strchr(value, '/'))
+                                return FAIL(st, "Domain=%s is not a libvirt domain name", value);
+                        r = set_string(&c->domain, value);
+                } else if (streq(name, "URI")) {
+                        if (!strstr(value, ":///") && !strstr(value, "://"))
+                                return FAIL(st, "URI=%s is not a libvirt connection URI (expected e.g. qemu:///system)", value);
+                        r = set_string(&c->uri, value);
+                } else
+                        return FAIL(st, "unknown key '%s' in section [VM]", name);
+        } else if (streq(section, "Handoff")) {
+                usec_t *t = streq(name, "UnbindTimeoutSec") ? &c->unbind_timeout :
+                            streq(name, "BindTimeoutSec")   ? &c->bind_timeout :
+                            streq(name, "DrainGraceSec")    ? &c->drain_grace : NULL;
+                if (t) {
+                        if (parse_sec(value, t) < 0 || *t == 0)
+                                return FAIL(st, "%s=%s is not a positive time span (expected e.g. 10s or 500ms)", name, value);
+                        r = 0;
+                } else if (streq(name, "BlockHostModules")) {
+                        if (parse_bool(value, &c->block_host_modules) < 0)
+                                return FAIL(st, "BlockHostModules=%s is not a boolean", value);
+                        r = 0;
+                } else
+                        return FAIL(st, "unknown key '%s' in section [Handoff]", name);
+        } else
+                return FAIL(st, "unknown section [%s] (expected [GPU], [VM] or [Handoff])", section);
+
+        if (r < 0)
+                return FAIL(st, "%s", strerror(-r));
+        return 1;
+}
+
+static int parse_one(ParseState *st, const char *path) {
+        st->error[0] = 0;
+        int line = ini_parse(path, handle, st);
+        if (line == 0)
+                return 0;
+        if (line == -1)
+                return -errno ?: -ENOENT;
+        if (line == -2)
+                return log_oom();
+        if (!st->error[0])
+                snprintf(st->error, sizeof(st->error), "syntax error (expected [Section] or Key=Value)");
+        return log_error_errno(EINVAL, "%s:%d: %s", path, line, st->error);
+}
+
+static int filter_conf(const struct dirent *de) {
+        size_t l = strlen(de->d_name);
+        return de->d_name[0] != '.' && l > 5 && streq(de->d_name + l - 5, ".conf");
+}
+
+int config_load(const char *path, Config **ret) {
+        _cleanup_(config_freep) Config *c = config_new();
+        if (!c)
+                return log_oom();
+
+        ParseState st = { .config = c };
+        int r = parse_one(&st, path);
+        if (r == -ENOENT)
+                log_debug("No %s, using defaults.", path);
+        else if (r < 0) {
+                if (r != -EINVAL)
+                        log_error_errno(r, "Failed to read %s: %m", path);
+                return r;
+        }
+
+        _cleanup_free_ char *dir = NULL;
+        if (asprintf(&dir, "%s.d", path) < 0)
+                return log_oom();
+
+        struct dirent **entries = NULL;
+        int n = scandir(dir, &entries, filter_conf, alphasort);
+        if (n < 0 && errno != ENOENT)
+                return log_error_errno(errno, "Failed to list %s: %m", dir);
+
+        r = 0;
+        for (int i = 0; i < n; i++) {
+                if (r >= 0) {
+                        _cleanup_free_ char *p = NULL;
+                        if (asprintf(&p, "%s/%s", dir, entries[i]->d_name) < 0)
+                                r = log_oom();
+                        else if ((r = parse_one(&st, p)) < 0 && r != -EINVAL)
+                                log_error_errno(r, "Failed to read %s: %m", p);
+                }
+                free(entries[i]);
+        }
+        free(entries);
+        if (r < 0)
+                return r;
+
+        if (c->have_address && c->have_id)
+                log_debug("Both Address= and ID= set: Address= picks the GPU, ID= must match it.");
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+static int max_level = LOG_INFO;
+static int to_journal = -1;
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+/* systemd sets JOURNAL_STREAM=dev:ino for services whose stderr is the journal. */
+static bool stderr_is_journal(void) {
+        if (to_journal >= 0)
+                return to_journal;
+
+        to_journal = 0;
+        const char *e = getenv("JOURNAL_STREAM");
+        struct stat st;
+        uint64_t dev, ino;
+        if (e && sscanf(e, "%" SCNu64 ":%" SCNu64, &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) >= 0)
+                to_journal = st.st_dev == dev && st.st_ino == ino;
+        return to_journal;
+}
+
+int log_internal(int level, int error, const char *file, int line, const char *func,
+                 const char *format, ...) {
+        int saved = errno;
+        error = abs(error);
+
+        if (level <= max_level) {
+                char buf[2048];
+                va_list ap;
+
+                errno = error;
+                va_start(ap, format);
+                vsnprintf(buf, sizeof(buf), format, ap);
+                va_end(ap);
+
+                if (stderr_is_journal()) {
+                        char cf[512], cl[32];
+                        snprintf(cf, sizeof(cf), "CODE_FILE=%s", file);
+                        snprintf(cl, sizeof(cl), "CODE_LINE=%d", line);
+                        (void) sd_journal_send_with_location(cf, cl, func,
+                                                             "PRIORITY=%i", level,
+                                                             "MESSAGE=%s", buf,
+                                                             error > 0 ? "ERRNO=%i" : NULL, error,
+                                                             NULL);
+                } else
+                        fprintf(stderr, "%s: %s\n", program_invocation_short_name, buf);
+        }
+
+        errno = saved;
+        return -error;
+}

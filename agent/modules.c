@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "modules.h"
+
+#include <errno.h>
+#include <libkmod.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "strv.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_ctx *, kmod_unref);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_module *, kmod_module_unref);
+
+#define BLOCK_FILE "vfiod-passthrough.conf"
+
+static int kmod_open(struct kmod_ctx **ret) {
+        struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+        if (!ctx)
+                return -ENOMEM;
+        int r = kmod_load_resources(ctx);
+        if (r < 0)
+                log_debug_errno(r, "No modules.dep index, resolving names slowly: %m");
+        *ret = ctx;
+        return 0;
+}
+
+static int module_get(struct kmod_ctx *ctx, const char *name, struct kmod_module **ret) {
+        int r = kmod_module_new_from_name(ctx, name, ret);
+        return r < 0 ? r : 0;
+}
+
+int module_is_loaded(const char *name) {
+        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
+        _cleanup_(kmod_module_unrefp) struct kmod_module *m = NULL;
+        int r = kmod_open(&ctx);
+        if (r >= 0)
+                r = module_get(ctx, name, &m);
+        if (r < 0)
+                return r;
+        int state = kmod_module_get_initstate(m);
+        /* Built in counts as loaded: it cannot be unloaded, nor does it need loading. */
+        return state == KMOD_MODULE_LIVE || state == KMOD_MODULE_BUILTIN || state == KMOD_MODULE_COMING;
+}
+
+int module_load(const char *name) {
+        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
+        struct kmod_list *list = NULL, *i;
+        int r = kmod_open(&ctx);
+        if (r < 0)
+                return r;
+
+        r = kmod_module_new_from_lookup(ctx, name, &list);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up module %s: %m", name);
+        if (!list)
+                return log_error_errno(ENOENT, "Module %s not found.", name);
+
+        kmod_list_foreach(i, list) {
+                struct kmod_module *m = kmod_module_get_module(i);
+                r = kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY, NULL, NULL, NULL, NULL);
+                kmod_module_unref(m);
+                if (r < 0)
+                        break;
+        }
+        kmod_module_unref_list(list);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load module %s: %m", name);
+        log_info("Loaded module %s.", name);
+        return 0;
+}
+
+int modules_unload(char * const *names, char ***ret_unloaded) {
+        _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
+        _cleanup_strv_free_ char **done = calloc(1, sizeof(char *));
+        int r = kmod_open(&ctx);
+        if (r < 0)
+                return r;
+        if (!done)
+                return -ENOMEM;
+
+        STRV_FOREACH(n, names) {
+                _cleanup_(kmod_module_unrefp) struct kmod_module *m = NULL;
+                if ((r = module_get(ctx, *n, &m)) < 0)
+                        break;
+                int state = kmod_module_get_initstate(m);
+                if (state == KMOD_MODULE_BUILTIN) {
+                        r = log_error_errno(EPERM, "Module %s is built into the kernel and cannot be unloaded.", *n);
+                        break;
+                }
+                if (state != KMOD_MODULE_LIVE)
+                        continue;
+
+                int refs = kmod_module_get_refcnt(m);
+                if (refs > 0) {
+                        struct kmod_list *holders = kmod_module_get_holders(m), *i;
+                        _cleanup_strv_free_ char **hn = NULL;
+                        kmod_list_foreach(i, holders) {
+                                struct kmod_module *h = kmod_module_get_module(i);
+                                (void) strv_extend(&hn, kmod_module_get_name(h));
+                                kmod_module_unref(h);
+                        }
+                        kmod_module_unref_list(holders);
+                        _cleanup_free_ char *j = hn ? strv_join(hn, ", ") : NULL;
+                        r = log_error_errno(EBUSY, "Module %s is in use (%d references%s%s): not unloading it.",
+                                            *n, refs, j ? ", used by " : "", strempty(j));
+                        break;
+                }
+
+                r = kmod_module_remove_module(m, KMOD_REMOVE_NOWAIT);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to unload module %s: %m", *n);
+                        break;
+                }
+                log_info("Unloaded module %s.", *n);
+                if ((r = strv_extend(&done, *n)) < 0)
+                        break;
+        }
+
+        *ret_unloaded = TAKE_PTR(done);
+        return r < 0 ? r : 0;
+}
+
+int modules_load_reverse(char * const *names) {
+        int ret = 0;
+        for (size_t n = strv_length(names); n > 0; n--) {
+                int r = module_load(names[n - 1]);
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        return ret;
+}
+
+int modules_block(const char *dir, char * const *names) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        size_t size = 0;
+        int r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", dir);
+
+        FILE *f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+        fputs("# Written by vfiod while a VM owns the GPU; removed when it comes back.\n", f);
+        STRV_FOREACH(n, names)
+                fprintf(f, "install %s /bin/false\n", *n);
+        if (fclose(f) != 0)
+                return -ENOMEM;
+
+        if (asprintf(&path, "%s/" BLOCK_FILE, dir) < 0)
+                return -ENOMEM;
+        r = write_string_file_atomic(path, text);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+int modules_unblock(const char *dir) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/" BLOCK_FILE, dir) < 0)
+                return -ENOMEM;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_error_errno(errno, "Failed to remove %s: %m", path);
+        return 0;
+}

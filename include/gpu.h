@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <libudev.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "pci-address.h"
+
+typedef enum FunctionRole {
+        ROLE_GPU,      /* a function of the GPU's slot: moves with it */
+        ROLE_BRIDGE,   /* a bridge in the IOMMU group: stays, vfio allows it */
+        ROLE_FOREIGN,  /* anything else in the group: blocks a handoff */
+} FunctionRole;
+
+typedef struct PciFunction {
+        PciAddress address;
+        char address_str[PCI_ADDRESS_STRLEN];
+        char *syspath;
+        unsigned vendor, device, class;
+        char *name;            /* from pci.ids: "NVIDIA Corporation GA102 [...]" */
+        char *class_name;      /* "VGA compatible controller" */
+        char *driver;          /* NULL: no driver bound */
+        char *driver_override; /* NULL: none */
+        bool boot_vga;
+        FunctionRole role;
+} PciFunction;
+
+typedef struct Gpu {
+        PciAddress address;
+        char address_str[PCI_ADDRESS_STRLEN];
+        int iommu_group;       /* -1: the kernel has no IOMMU group for it */
+        PciFunction *functions; /* the slot's functions and the rest of the group, by address */
+        size_t n_functions;
+} Gpu;
+
+Gpu *gpu_free(Gpu *g);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Gpu *, gpu_free);
+
+/* Picks the GPU: address if given, else the config's Address= or ID=, else the
+ * one display controller that is not the boot display. Errors are logged. */
+int gpu_find(struct udev *udev, const Config *config, const PciAddress *address, Gpu **ret);
+
+/* Re-reads each function's driver and driver_override. A function whose
+ * device vanished has its syspath cleared and yields -ENODEV. */
+int gpu_refresh(Gpu *g);
+int pci_function_refresh(PciFunction *f);
+bool pci_function_exists(const PciFunction *f);
+
+/* Device nodes through which processes use the GPU: its DRM nodes, the
+ * nvidia control nodes when it is on nvidia, and /dev/vfio/N. */
+int gpu_device_nodes(struct udev *udev, const Gpu *g, char ***ret);
+
+const char *function_role_to_string(FunctionRole r);
+bool pci_class_is_display(unsigned class);
