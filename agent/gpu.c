@@ -2,6 +2,7 @@
 #include "gpu.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <pci/pci.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,19 @@ typedef struct Candidate {
         int group;
 } Candidate;
 
+/* pci_init() would install these; we use libpci only for pci.ids lookups. */
+_printf_(1, 2) static void pci_log_warning(char *msg, ...) {
+        char buf[256];
+        va_list ap;
+        va_start(ap, msg);
+        vsnprintf(buf, sizeof(buf), msg, ap);
+        va_end(ap);
+        log_debug("libpci: %s", buf);
+}
+
+_printf_(1, 2) static void pci_log_debug(char *msg _unused_, ...) {
+}
+
 static int candidate_load(struct pci_access *pacc, struct udev_device *d, Candidate *c) {
         const char *slot = udev_device_get_property_value(d, "PCI_SLOT_NAME") ?: udev_device_get_sysname(d);
         char buf[256];
@@ -166,6 +180,8 @@ static int enumerate_pci(struct udev *udev, Candidate **ret, size_t *ret_n) {
                 return log_oom();
         /* Names only: never let libpci probe the real /proc/bus/pci. */
         pacc->method = PCI_ACCESS_SYS_BUS_PCI;
+        pacc->warning = pci_log_warning;
+        pacc->debug = pci_log_debug;
 
         if (udev_enumerate_add_match_subsystem(e, "pci") < 0 || udev_enumerate_scan_devices(e) < 0)
                 return log_error_errno(errno ?: EIO, "Failed to enumerate PCI devices: %m");

@@ -75,7 +75,6 @@ static int write_attr(Handoff *h, PciFunction *f, const char *path, const char *
                     state == 'D' ? " (uninterruptible: the kernel driver holds it)" : "",
                     state == 'D' ? "Nothing but a reboot can release it: save your work and reboot."
                                  : "If it returns, run the command again.");
-        log_error("%s", h->message);
         return -ETIME;
 }
 
@@ -330,7 +329,6 @@ static HandoffOutcome rollback(Handoff *h, HandoffOutcome failed, const char *wh
         }
         (void) handoff_state_remove(g->address_str);
         set_message(h, "%s; rolled back, every function is on its driver again.", strna(reason));
-        log_notice("%s", h->message);
         return HANDOFF_ROLLED_BACK;
 }
 
@@ -343,7 +341,8 @@ static HandoffOutcome fail_reason(Handoff *h, int r, PciFunction *f, const char 
                 snprintf(buf, size, "%s vanished during %s", f ? f->address_str : h->gpu->address_str, step);
         else
                 snprintf(buf, size, "%s failed during %s: %s", f ? f->address_str : h->gpu->address_str, step,
-                         r == -ETIMEDOUT ? "the driver did not change in time" : strerror(-r));
+                         r == -ETIMEDOUT ? "the driver did not change in time" :
+                         r == -EXDEV ? "it was bound to another driver than the recorded one" : strerror(-r));
         return HANDOFF_ROLLED_BACK;
 }
 
@@ -393,7 +392,6 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
                 (void) services_start(h->state.services, c->bind_timeout);
                 (void) handoff_state_remove(g->address_str);
                 set_message(h, "%s", strna(msg));
-                log_error("Refused: %s", h->message);
                 return o;
         }
 
@@ -421,7 +419,6 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
                 log_warning("%s does not exist although the group is on " VFIO_DRIVER ".", vfio_node);
 
         set_message(h, "%s: every function is on " VFIO_DRIVER "; %s is ready for the VM.", g->address_str, vfio_node);
-        log_notice("%s", h->message);
         return HANDOFF_DONE;
 }
 
@@ -438,7 +435,6 @@ static HandoffOutcome back_to_vfio(Handoff *h, PciFunction **moved, size_t n, co
         if (h->config->block_host_modules && h->config->host_modules)
                 (void) modules_block(modprobe_dir(), h->config->host_modules);
         set_message(h, "%s; %s", why, ok ? "the GPU stays on " VFIO_DRIVER "." : "and putting it back failed too: see 'vfioctl status'.");
-        log_error("%s", h->message);
         return ok ? HANDOFF_ROLLED_BACK : HANDOFF_ROLLBACK_FAILED;
 }
 
@@ -463,10 +459,8 @@ HandoffOutcome handoff_to_host(Handoff *h) {
         if (g->iommu_group >= 0) {
                 char node[64];
                 snprintf(node, sizeof(node), "/dev/vfio/%d", g->iommu_group);
-                if ((o = refuse_held(h, (char *[]) { node, NULL })) != _HANDOFF_OUTCOME_MAX) {
-                        log_error("Refused: %s", h->message);
+                if ((o = refuse_held(h, (char *[]) { node, NULL })) != _HANDOFF_OUTCOME_MAX)
                         return o;
-                }
         }
 
         r = handoff_state_load(g->address_str, &h->state);
@@ -499,6 +493,5 @@ HandoffOutcome handoff_to_host(Handoff *h) {
         (void) handoff_state_remove(g->address_str);
 
         set_message(h, "%s: every function is back on its host driver.", g->address_str);
-        log_notice("%s", h->message);
         return HANDOFF_DONE;
 }

@@ -28,7 +28,7 @@ typedef struct Handoff {
         DeviceWatch *watch;
         bool drain;              /* ask holders to exit (SIGTERM) instead of refusing */
         HandoffState state;      /* what to undo */
-        char message[2048];      /* the result, in words */
+        char message[2048];      /* the outcome in words: the caller reports it, the engine logs only steps */
 } Handoff;
 
 int handoff_init(Handoff *h, struct udev *udev, const Config *config, Gpu *gpu);

@@ -1,0 +1,74 @@
+#!/bin/bash
+# Runs the test suites and ends with one line: "N passed, N failed".
+# A skipped test (exit 77) counts as a failure of the run: a green run in
+# which tests did not run would be a lie.
+#   run-tests.sh --build DIR [--asan DIR] [--valgrind] [--kernel | --only-kernel]
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+build=build asan= valgrind=0 kernel=0 only_kernel=0
+while [ $# -gt 0 ]; do
+        case $1 in
+        --build) build=$2; shift ;;
+        --asan) asan=$2; shift ;;
+        --valgrind) valgrind=1 ;;
+        --kernel) kernel=1 ;;
+        --only-kernel) kernel=1 only_kernel=1 ;;
+        *) echo "run-tests: unknown option $1" >&2; exit 2 ;;
+        esac
+        shift
+done
+
+logdir=$top/$build/test-logs
+mkdir -p "$logdir"
+pass=0 fail=0 skip=0
+failed=()
+
+run() { # NAME COMMAND...
+        local name=$1; shift
+        local log=$logdir/$name.log start=$SECONDS rc
+        "$@" > "$log" 2>&1 < /dev/null
+        rc=$?
+        if [ $rc = 0 ]; then
+                pass=$((pass + 1)); printf 'PASS  %-34s %4ds\n' "$name" $((SECONDS - start))
+        elif [ $rc = 77 ]; then
+                skip=$((skip + 1)); failed+=("$name (skipped)"); printf 'SKIP  %s\n' "$name"
+        else
+                fail=$((fail + 1)); failed+=("$name"); printf 'FAIL  %-34s exit %d, log %s\n' "$name" $rc "$log"
+                tail -n 30 "$log" | sed 's/^/    | /'
+        fi
+}
+
+unit=() umock=()
+for t in tests/unit/test-*.c; do [ -e "$t" ] && unit+=("$(basename "$t" .c)"); done
+for t in tests/umockdev/test-*.c; do [ -e "$t" ] && umock+=("$(basename "$t" .c)"); done
+
+if [ $only_kernel = 0 ]; then
+        for t in "${unit[@]}"; do run "$t" "$build/tests/$t"; done
+        for t in "${umock[@]}"; do run "$t" umockdev-wrapper "$build/tests/$t"; done
+        if [ -n "$asan" ]; then
+                # clang links its ASan runtime statically, so umockdev's preload may come first.
+                export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:verify_asan_link_order=0
+                export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+                for t in "${unit[@]}"; do run "asan-$t" "$asan/tests/$t"; done
+                for t in "${umock[@]}"; do run "asan-$t" umockdev-wrapper "$asan/tests/$t"; done
+                unset ASAN_OPTIONS UBSAN_OPTIONS
+        fi
+        if [ $valgrind = 1 ]; then
+                for t in "${unit[@]}"; do
+                        run "valgrind-$t" valgrind -q --error-exitcode=99 --leak-check=full \
+                                --errors-for-leak-kinds=definite,indirect "$build/tests/$t"
+                done
+        fi
+fi
+if [ $kernel = 1 ]; then
+        for s in tests/kernel/guest-*.sh; do
+                run "kernel-$(basename "$s" .sh)" tests/kernel/run-guest.sh "$build" "$s"
+        done
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+        echo "Failed: ${failed[*]}"
+fi
+echo "$pass passed, $((fail + skip)) failed"
+[ $fail = 0 ] && [ $skip = 0 ]
