@@ -37,7 +37,7 @@ UMOCK_SRC := $(wildcard tests/umockdev/test-*.c)
 UMOCK_BIN := $(patsubst tests/umockdev/%.c,$(BUILD)/tests/%,$(UMOCK_SRC))
 TEST_HELPERS := $(BUILD)/tests/fakekernel.o
 
-.PHONY: all check check-fast check-asan check-valgrind check-kernel deps install uninstall clean bench
+.PHONY: all benchdeps check check-fast check-asan check-valgrind check-kernel deps install uninstall clean bench
 all: $(BUILD)/vfiod $(BUILD)/vfioctl
 
 $(BUILD)/agent/%.o: agent/%.c $(wildcard include/*.h) | $(BUILD)/agent
@@ -82,8 +82,22 @@ check-fast: all tests
 check-kernel: all
 	tests/run-tests.sh --build $(BUILD) --only-kernel
 
-bench: all
+$(BUILD)/bench/bare-handoff: bench/bare-handoff.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+$(BUILD)/bench/engine-cycles: bench/engine-cycles.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+# Benchmarks (not tests): see README "Measured".
+bench: all $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles
 	bench/run-bench.sh $(BUILD)
+
+# What the benchmarks need beyond deps: libvirtd and virsh for the comparison.
+bench-deps:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 
 # Exactly what building and testing need, from Debian's archive.
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \

@@ -35,6 +35,9 @@ Config *config_free(Config *c) {
 
 typedef struct ParseState {
         Config *config;
+        FILE *file;
+        int line;        /* lines read from file so far: inih's line number */
+        int error_line;  /* the line of the first error in error */
         char error[256];
 } ParseState;
 
@@ -69,7 +72,7 @@ static int set_string(char **field, const char *v) {
 }
 
 /* An empty value resets a list, as in systemd unit files; words accumulate. */
-static int set_words(char ***field, const char *v, const char *extra, const char **bad) {
+static int set_words(char ***field, const char *v, const char *extra, char **bad) {
         _cleanup_strv_free_ char **words = NULL;
         int r = strv_split_words(v, &words);
         if (r < 0)
@@ -80,8 +83,9 @@ static int set_words(char ***field, const char *v, const char *extra, const char
         }
         STRV_FOREACH(w, words)
                 if (!name_is_valid(*w, extra)) {
-                        *bad = *w;
-                        return -EINVAL;
+                        /* words is freed on return: the caller gets a copy. */
+                        *bad = strdup(*w);
+                        return *bad ? -EINVAL : -ENOMEM;
                 }
         STRV_FOREACH(w, words)
                 if (!strv_contains(*field, *w) && (r = strv_extend(field, *w)) < 0)
@@ -89,12 +93,15 @@ static int set_words(char ***field, const char *v, const char *extra, const char
         return 0;
 }
 
-#define FAIL(st, ...) (snprintf((st)->error, sizeof((st)->error), __VA_ARGS__), 0)
+/* inih goes on after an error and reports the first one's line: keep the first message. */
+#define FAIL(st, ...)                                                                   \
+        ((st)->error[0] ? 0 :                                                           \
+         ((st)->error_line = (st)->line, snprintf((st)->error, sizeof((st)->error), __VA_ARGS__)), 0)
 
 static int handle(void *user, const char *section, const char *name, const char *value) {
         ParseState *st = user;
         Config *c = st->config;
-        const char *bad = NULL;
+        _cleanup_free_ char *bad = NULL;
         int r = 0;
 
         if (streq(section, "GPU")) {
@@ -154,16 +161,31 @@ static int handle(void *user, const char *section, const char *name, const char 
         return 1;
 }
 
+/* fgets for inih, counting the lines it reads: one call is one line to inih. */
+static char *read_line(char *str, int num, void *stream) {
+        ParseState *st = stream;
+        char *s = fgets(str, num, st->file);
+        if (s)
+                st->line++;
+        return s;
+}
+
 static int parse_one(ParseState *st, const char *path) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return -errno;
+
+        st->file = f;
+        st->line = st->error_line = 0;
         st->error[0] = 0;
-        int line = ini_parse(path, handle, st);
+        int line = ini_parse_stream(read_line, st, handle, st);
+        st->file = NULL;
         if (line == 0)
                 return 0;
-        if (line == -1)
-                return -errno ?: -ENOENT;
-        if (line == -2)
+        if (line < 0)
                 return log_oom();
-        if (!st->error[0])
+        /* The first error was a line inih could not parse, not a value we refused. */
+        if (!st->error[0] || st->error_line != line)
                 snprintf(st->error, sizeof(st->error), "syntax error (expected [Section] or Key=Value)");
         return log_error_errno(EINVAL, "%s:%d: %s", path, line, st->error);
 }

@@ -130,9 +130,8 @@ _printf_(1, 2) static void pci_log_warning(char *msg, ...) {
 _printf_(1, 2) static void pci_log_debug(char *msg _unused_, ...) {
 }
 
-static int candidate_load(struct pci_access *pacc, struct udev_device *d, Candidate *c) {
+static int candidate_load(struct udev_device *d, Candidate *c) {
         const char *slot = udev_device_get_property_value(d, "PCI_SLOT_NAME") ?: udev_device_get_sysname(d);
-        char buf[256];
         int r;
 
         *c = (Candidate) { .group = -1 };
@@ -149,14 +148,33 @@ static int candidate_load(struct pci_access *pacc, struct udev_device *d, Candid
         c->f.boot_vga = bv && streq(bv, "1");
         c->group = iommu_group_of(udev_device_get_syspath(d));
 
-        const char *name = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_VENDOR | PCI_LOOKUP_DEVICE,
-                                           c->f.vendor, c->f.device);
-        c->f.name = strdup(name);
-        name = pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_CLASS, c->f.class >> 8);
-        c->f.class_name = strdup(name);
         c->f.syspath = strdup(udev_device_get_syspath(d));
-        if (!c->f.name || !c->f.class_name || !c->f.syspath)
+        return c->f.syspath ? 0 : -ENOMEM;
+}
+
+/* pci.ids is a megabyte of text: parse it only for the GPU's own functions,
+ * and only when words are wanted (status, refusals), never on the handoff path. */
+int gpu_load_names(Gpu *g) {
+        _cleanup_(pci_cleanupp) struct pci_access *pacc = pci_alloc();
+        char buf[256];
+
+        if (!pacc)
                 return -ENOMEM;
+        /* Names only: never let libpci probe the real /proc/bus/pci. */
+        pacc->method = PCI_ACCESS_SYS_BUS_PCI;
+        pacc->warning = pci_log_warning;
+        pacc->debug = pci_log_debug;
+
+        for (size_t i = 0; i < g->n_functions; i++) {
+                PciFunction *f = &g->functions[i];
+                if (f->name)
+                        continue;
+                f->name = strdup(pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_VENDOR | PCI_LOOKUP_DEVICE,
+                                                 f->vendor, f->device));
+                f->class_name = strdup(pci_lookup_name(pacc, buf, sizeof(buf), PCI_LOOKUP_CLASS, f->class >> 8));
+                if (!f->name || !f->class_name)
+                        return -ENOMEM;
+        }
         return 0;
 }
 
@@ -175,13 +193,8 @@ static void candidates_free(Candidate *c, size_t n) {
 
 static int enumerate_pci(struct udev *udev, Candidate **ret, size_t *ret_n) {
         _cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = udev_enumerate_new(udev);
-        _cleanup_(pci_cleanupp) struct pci_access *pacc = pci_alloc();
-        if (!e || !pacc)
+        if (!e)
                 return log_oom();
-        /* Names only: never let libpci probe the real /proc/bus/pci. */
-        pacc->method = PCI_ACCESS_SYS_BUS_PCI;
-        pacc->warning = pci_log_warning;
-        pacc->debug = pci_log_debug;
 
         if (udev_enumerate_add_match_subsystem(e, "pci") < 0 || udev_enumerate_scan_devices(e) < 0)
                 return log_error_errno(errno ?: EIO, "Failed to enumerate PCI devices: %m");
@@ -200,7 +213,7 @@ static int enumerate_pci(struct udev *udev, Candidate **ret, size_t *ret_n) {
                         return log_oom();
                 }
                 list = t;
-                int r = candidate_load(pacc, d, &list[n]);
+                int r = candidate_load(d, &list[n]);
                 if (r == -ENOMEM) {
                         candidates_free(list, n + 1);
                         return log_oom();
@@ -226,8 +239,8 @@ static int pick_gpu(const Candidate *c, size_t n, const Config *config, const Pc
                         if (memcmp(&c[i].f.address, want, sizeof(*want)) != 0)
                                 continue;
                         if (!pci_class_is_display(c[i].f.class))
-                                return log_error_errno(EINVAL, "%s is a %s, not a display controller: give the GPU's own address.",
-                                                       c[i].f.address_str, c[i].f.class_name);
+                                return log_error_errno(EINVAL, "%s is of PCI class 0x%06x, not a display controller: give the GPU's own address.",
+                                                       c[i].f.address_str, c[i].f.class);
                         if (config && config->have_id && (c[i].f.vendor != config->id.vendor || c[i].f.device != config->id.device))
                                 return log_error_errno(EINVAL, "%s is %04x:%04x, but the configuration says ID=%04x:%04x.",
                                                        c[i].f.address_str, c[i].f.vendor, c[i].f.device,
@@ -247,7 +260,7 @@ static int pick_gpu(const Candidate *c, size_t n, const Config *config, const Pc
                         if (count++ == 0)
                                 found = i;
                         else
-                                log_error("Candidate GPU: %s %s", c[i].f.address_str, c[i].f.name);
+                                log_error("Candidate GPU: %s [%04x:%04x]", c[i].f.address_str, c[i].f.vendor, c[i].f.device);
                 }
         }
         if (count == 0)
@@ -256,7 +269,7 @@ static int pick_gpu(const Candidate *c, size_t n, const Config *config, const Pc
                                        "No display controller besides the boot display: nothing to pass through.",
                                        config ? config->id.vendor : 0, config ? config->id.device : 0);
         if (count > 1) {
-                log_error("Candidate GPU: %s %s", c[found].f.address_str, c[found].f.name);
+                log_error("Candidate GPU: %s [%04x:%04x]", c[found].f.address_str, c[found].f.vendor, c[found].f.device);
                 return log_error_errno(ENOTUNIQ, "%zu GPUs match; choose one with --gpu or Address= in %s.",
                                        count, VFIOD_CONFIG_FILE);
         }

@@ -203,9 +203,10 @@ static HandoffOutcome preflight(Handoff *h, bool taking) {
                 if (!taking)
                         continue;
                 if (f->role == ROLE_FOREIGN) {
+                        (void) gpu_load_names(g);
                         set_message(h, "IOMMU group %d also holds %s (%s: %s), which is not part of the GPU: "
                                     "vfio needs the whole group. Move the GPU to another slot, or the other device out of its group.",
-                                    g->iommu_group, f->address_str, f->class_name, f->name);
+                                    g->iommu_group, f->address_str, strna(f->class_name), strna(f->name));
                         return HANDOFF_REFUSED_CONFIG;
                 }
         }
@@ -319,7 +320,11 @@ static HandoffOutcome rollback(Handoff *h, HandoffOutcome failed, const char *wh
         (void) services_start(h->state.services, h->config->bind_timeout);
 
         if (stuck) {
-                if (!strstr(h->message, "not returned"))
+                /* The write that hung says what to do (wait, or reboot); rollback's
+                 * refusal to write to that device again ("an earlier write") does not. */
+                if (failed == HANDOFF_STUCK)
+                        set_message(h, "%s", strna(reason));
+                else if (!strstr(h->message, "not returned"))
                         set_message(h, "%s; a device is stuck, see above.", strna(reason));
                 return HANDOFF_STUCK;
         }
@@ -375,7 +380,7 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
                 return HANDOFF_REFUSED_CONFIG;
         }
 
-        log_info("Handing %s (%s) to " VFIO_DRIVER ".", g->address_str, g->functions[0].name);
+        log_info("Handing %s to " VFIO_DRIVER ".", g->address_str);
         r = record_originals(h);
         if (r < 0) {
                 set_message(h, "Cannot record the GPU's drivers under %s: %s", runtime_dir(), strerror(-r));
@@ -467,7 +472,7 @@ HandoffOutcome handoff_to_host(Handoff *h) {
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Cannot read the recorded drivers, letting the kernel choose: %m");
 
-        log_info("Giving %s (%s) back to the host.", g->address_str, g->functions[0].name);
+        log_info("Giving %s back to the host.", g->address_str);
         (void) modules_unblock(modprobe_dir());
         char **mods = h->state.modules ?: c->host_modules;
         if (mods && (r = modules_load_reverse(mods)) < 0) {

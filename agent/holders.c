@@ -30,10 +30,11 @@ void holder_list_done(HolderList *l) {
 
 int proc_status_uid(const char *status, uid_t *ret) {
         unsigned long uid;
-        const char *p = strstr(status, "\nUid:");
-        if (!p && startswith(status, "Uid:"))
-                p = status - 1;
-        if (!p || sscanf(p + 5, "%lu", &uid) != 1)
+        /* Not status - 1 for a first line: a pointer before the buffer is undefined. */
+        const char *p = startswith(status, "Uid:") ? status : strstr(status, "\nUid:");
+        if (p && *p == '\n')
+                p++;
+        if (!p || sscanf(p + 4, "%lu", &uid) != 1)
                 return -EINVAL;
         *ret = (uid_t) uid;
         return 0;

@@ -117,7 +117,8 @@ static int run_status(struct udev *udev, Gpu *g) {
         HolderList holders = {};
         char vfio_node[64] = "";
 
-        printf("GPU:          %s  %s [%04x:%04x]\n", g->address_str, g->functions[0].name,
+        (void) gpu_load_names(g);
+        printf("GPU:          %s  %s [%04x:%04x]\n", g->address_str, strna(g->functions[0].name),
                g->functions[0].vendor, g->functions[0].device);
         printf("Owner:        %s\n", owner_of(g));
         if (g->iommu_group >= 0) {
@@ -131,7 +132,7 @@ static int run_status(struct udev *udev, Gpu *g) {
         for (size_t i = 0; i < g->n_functions; i++) {
                 const PciFunction *f = &g->functions[i];
                 printf("  %s  %-8s %-28.28s %-44.44s %s%s%s\n", f->address_str, function_role_to_string(f->role),
-                       f->class_name, f->name, f->driver ?: "(no driver)",
+                       strna(f->class_name), strna(f->name), f->driver ?: "(no driver)",
                        f->driver_override ? "  override=" : "", strempty(f->driver_override));
         }
 

@@ -20,7 +20,7 @@ int main(int argc, char *argv[]) {
                 return log_oom(), 1;
         if (config_load(path, &config) < 0 || gpu_find(udev, config, NULL, &gpu) < 0)
                 return 1;
-        log_info("Managing %s (%s), IOMMU group %d.", gpu->address_str, gpu->functions[0].name, gpu->iommu_group);
+        log_info("Managing %s, IOMMU group %d.", gpu->address_str, gpu->iommu_group);
         (void) sd_notify(0, "READY=1");
         return 0;
 }

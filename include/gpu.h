@@ -18,8 +18,8 @@ typedef struct PciFunction {
         char address_str[PCI_ADDRESS_STRLEN];
         char *syspath;
         unsigned vendor, device, class;
-        char *name;            /* from pci.ids: "NVIDIA Corporation GA102 [...]" */
-        char *class_name;      /* "VGA compatible controller" */
+        char *name;            /* from pci.ids: "NVIDIA Corporation GA102 [...]"; NULL until gpu_load_names() */
+        char *class_name;      /* "VGA compatible controller"; likewise */
         char *driver;          /* NULL: no driver bound */
         char *driver_override; /* NULL: none */
         bool boot_vga;
@@ -40,6 +40,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Gpu *, gpu_free);
 /* Picks the GPU: address if given, else the config's Address= or ID=, else the
  * one display controller that is not the boot display. Errors are logged. */
 int gpu_find(struct udev *udev, const Config *config, const PciAddress *address, Gpu **ret);
+
+/* Looks up the functions' names and classes in pci.ids. */
+int gpu_load_names(Gpu *g);
 
 /* Re-reads each function's driver and driver_override. A function whose
  * device vanished has its syspath cleared and yields -ENODEV. */
