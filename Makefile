@@ -25,7 +25,8 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-
         -Wstrict-prototypes -Wformat=2 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -Iinclude \
         $(SAN_FLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS))
 override LDFLAGS += $(SAN_FLAGS)
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+# libkmod is dlopen()ed when needed (agent/modules.c).
+LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out libkmod,$(PKGS))) -ldl
 
 LIB_SRC := $(filter-out agent/vfiod.c agent/vfioctl.c,$(wildcard agent/*.c))
 LIB_OBJ := $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(LIB_SRC))

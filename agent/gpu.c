@@ -328,7 +328,7 @@ static int add_node(char ***l, const char *node) {
         return node && !strv_contains(*l, node) ? strv_extend(l, node) : 0;
 }
 
-int gpu_device_nodes(struct udev *udev, const Gpu *g, char ***ret) {
+int gpu_device_nodes(const Gpu *g, char ***ret) {
         _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
         bool nvidia = false;
         int r;
@@ -342,20 +342,33 @@ int gpu_device_nodes(struct udev *udev, const Gpu *g, char ***ret) {
                         continue;
                 nvidia = nvidia || streq_ptr(f->driver, "nvidia");
 
-                _cleanup_(udev_device_unrefp) struct udev_device *parent = udev_device_new_from_syspath(udev, f->syspath);
-                _cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = udev_enumerate_new(udev);
-                if (!parent || !e)
-                        continue;
-                if (udev_enumerate_add_match_parent(e, parent) < 0 ||
-                    udev_enumerate_add_match_subsystem(e, "drm") < 0 ||
-                    udev_enumerate_scan_devices(e) < 0)
-                        continue;
-                struct udev_list_entry *j;
-                udev_list_entry_foreach(j, udev_enumerate_get_list_entry(e)) {
-                        _cleanup_(udev_device_unrefp) struct udev_device *d =
-                                udev_device_new_from_syspath(udev, udev_list_entry_get_name(j));
-                        if (d && (r = add_node(&l, udev_device_get_devnode(d))) < 0)
-                                return r;
+                /* DRM minors are children of the PCI device (in drm/ on real
+                 * kernels); their uevent file names the node (DEVNAME=dri/card1).
+                 * Read directly: an enumeration of the drm class costs more
+                 * than the rest of a handoff. */
+                for (int sub = 0; sub < 2; sub++) {
+                        _cleanup_free_ char *dir = NULL;
+                        if (asprintf(&dir, "%s%s", f->syspath, sub == 0 ? "/drm" : "") < 0)
+                                return -ENOMEM;
+                        _cleanup_closedir_ DIR *d = opendir(dir);
+                        struct dirent *de;
+                        while (d && (de = readdir(d))) {
+                                if (!startswith(de->d_name, "card") && !startswith(de->d_name, "renderD"))
+                                        continue;
+                                _cleanup_free_ char *uevent = NULL, *text = NULL, *node = NULL;
+                                if (asprintf(&uevent, "%s/%s/uevent", dir, de->d_name) < 0)
+                                        return -ENOMEM;
+                                if (read_full_file(uevent, &text, NULL) < 0)
+                                        continue;
+                                const char *dn = strstr(text, "DEVNAME=");
+                                if (!dn || (dn != text && dn[-1] != '\n'))
+                                        continue;
+                                dn += strlen("DEVNAME=");
+                                if (asprintf(&node, "%s%.*s", dn[0] == '/' ? "" : "/dev/", (int) strcspn(dn, "\n"), dn) < 0)
+                                        return -ENOMEM;
+                                if ((r = add_node(&l, node)) < 0)
+                                        return r;
+                        }
                 }
         }
 

@@ -30,13 +30,14 @@ const char *handoff_outcome_to_string(HandoffOutcome o) {
 }
 
 int handoff_init(Handoff *h, struct udev *udev, const Config *config, Gpu *gpu) {
-        *h = (Handoff) { .udev = udev, .config = config, .gpu = gpu };
+        *h = (Handoff) { .udev = udev, .config = config, .gpu = gpu, .writer = SYSFS_WRITER_INIT };
         /* Listen before the first write, so that no uevent is missed. */
         return device_watch_new(udev, &h->watch);
 }
 
 void handoff_done(Handoff *h) {
         device_watch_free(h->watch);
+        sysfs_writer_stop(&h->writer);
         handoff_state_done(&h->state);
 }
 
@@ -61,7 +62,7 @@ static int write_attr(Handoff *h, PciFunction *f, const char *path, const char *
         }
 
         log_debug("%s: writing '%s' to %s", f->address_str, streq(value, "\n") ? "\\n" : value, path);
-        int r = sysfs_write_deadline(path, value, timeout, &pid);
+        int r = sysfs_writer_write(&h->writer, path, value, timeout, &pid);
         if (r != -ETIME)
                 return r;
 
@@ -375,7 +376,7 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
         }
 
         _cleanup_strv_free_ char **nodes = NULL;
-        if ((r = gpu_device_nodes(h->udev, g, &nodes)) < 0) {
+        if ((r = gpu_device_nodes(g, &nodes)) < 0) {
                 set_message(h, "Cannot list the GPU's device nodes: %s", strerror(-r));
                 return HANDOFF_REFUSED_CONFIG;
         }

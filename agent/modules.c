@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "modules.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <libkmod.h>
 #include <stdio.h>
@@ -10,16 +11,59 @@
 #include "log.h"
 #include "strv.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_ctx *, kmod_unref);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct kmod_module *, kmod_module_unref);
+/* libkmod is opened when a module is to be loaded or unloaded, not at
+ * start-up: it and what it links (libcrypto) cost more to map and relocate
+ * than the rest of vfioctl, and most handoffs never touch a module. */
+#define KMOD_SYMBOLS(X)                                                                          \
+        X(kmod_new) X(kmod_unref) X(kmod_load_resources) X(kmod_module_new_from_name)          \
+        X(kmod_module_unref) X(kmod_module_get_initstate) X(kmod_module_new_from_lookup)       \
+        X(kmod_list_next) X(kmod_module_get_module) X(kmod_module_probe_insert_module)         \
+        X(kmod_module_unref_list) X(kmod_module_get_refcnt) X(kmod_module_get_holders)         \
+        X(kmod_module_get_name) X(kmod_module_remove_module)
+
+#define DECLARE(f) static typeof(f) *sym_##f;
+KMOD_SYMBOLS(DECLARE)
+#undef DECLARE
+
+static int dlopen_kmod(void) {
+        static void *dl = NULL;
+        if (dl)
+                return 0;
+
+        void *h = dlopen("libkmod.so.2", RTLD_NOW | RTLD_NODELETE);
+        if (!h)
+                return log_error_errno(EOPNOTSUPP, "Cannot load libkmod.so.2 (install kmod's library): %s", dlerror());
+#define LOAD(f)                                                                                  \
+        if (!(sym_##f = (typeof(f) *) dlsym(h, #f))) {                                           \
+                dlclose(h);                                                                      \
+                return log_error_errno(EOPNOTSUPP, "libkmod.so.2 lacks %s.", #f);                \
+        }
+        KMOD_SYMBOLS(LOAD)
+#undef LOAD
+        dl = h;
+        return 0;
+}
+
+static void kmod_unrefp(struct kmod_ctx **p) {
+        if (*p)
+                sym_kmod_unref(*p);
+}
+static void kmod_module_unrefp(struct kmod_module **p) {
+        if (*p)
+                sym_kmod_module_unref(*p);
+}
+#define foreach_kmod(i, list) for (struct kmod_list *i = (list); i; i = sym_kmod_list_next((list), i))
 
 #define BLOCK_FILE "vfiod-passthrough.conf"
 
 static int kmod_open(struct kmod_ctx **ret) {
-        struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+        int r = dlopen_kmod();
+        if (r < 0)
+                return r;
+        struct kmod_ctx *ctx = sym_kmod_new(NULL, NULL);
         if (!ctx)
                 return -ENOMEM;
-        int r = kmod_load_resources(ctx);
+        r = sym_kmod_load_resources(ctx);
         if (r < 0)
                 log_debug_errno(r, "No modules.dep index, resolving names slowly: %m");
         *ret = ctx;
@@ -27,7 +71,7 @@ static int kmod_open(struct kmod_ctx **ret) {
 }
 
 static int module_get(struct kmod_ctx *ctx, const char *name, struct kmod_module **ret) {
-        int r = kmod_module_new_from_name(ctx, name, ret);
+        int r = sym_kmod_module_new_from_name(ctx, name, ret);
         return r < 0 ? r : 0;
 }
 
@@ -39,32 +83,32 @@ int module_is_loaded(const char *name) {
                 r = module_get(ctx, name, &m);
         if (r < 0)
                 return r;
-        int state = kmod_module_get_initstate(m);
+        int state = sym_kmod_module_get_initstate(m);
         /* Built in counts as loaded: it cannot be unloaded, nor does it need loading. */
         return state == KMOD_MODULE_LIVE || state == KMOD_MODULE_BUILTIN || state == KMOD_MODULE_COMING;
 }
 
 int module_load(const char *name) {
         _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
-        struct kmod_list *list = NULL, *i;
+        struct kmod_list *list = NULL;
         int r = kmod_open(&ctx);
         if (r < 0)
                 return r;
 
-        r = kmod_module_new_from_lookup(ctx, name, &list);
+        r = sym_kmod_module_new_from_lookup(ctx, name, &list);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up module %s: %m", name);
         if (!list)
                 return log_error_errno(ENOENT, "Module %s not found.", name);
 
-        kmod_list_foreach(i, list) {
-                struct kmod_module *m = kmod_module_get_module(i);
-                r = kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY, NULL, NULL, NULL, NULL);
-                kmod_module_unref(m);
+        foreach_kmod(i, list) {
+                struct kmod_module *m = sym_kmod_module_get_module(i);
+                r = sym_kmod_module_probe_insert_module(m, KMOD_PROBE_APPLY_BLACKLIST_ALIAS_ONLY, NULL, NULL, NULL, NULL);
+                sym_kmod_module_unref(m);
                 if (r < 0)
                         break;
         }
-        kmod_module_unref_list(list);
+        sym_kmod_module_unref_list(list);
         if (r < 0)
                 return log_error_errno(r, "Failed to load module %s: %m", name);
         log_info("Loaded module %s.", name);
@@ -74,17 +118,23 @@ int module_load(const char *name) {
 int modules_unload(char * const *names, char ***ret_unloaded) {
         _cleanup_(kmod_unrefp) struct kmod_ctx *ctx = NULL;
         _cleanup_strv_free_ char **done = calloc(1, sizeof(char *));
-        int r = kmod_open(&ctx);
-        if (r < 0)
-                return r;
+        int r;
+
         if (!done)
                 return -ENOMEM;
+        /* Loading libkmod's indexes costs more than a whole handoff: only when needed. */
+        if (!names || !*names) {
+                *ret_unloaded = TAKE_PTR(done);
+                return 0;
+        }
+        if ((r = kmod_open(&ctx)) < 0)
+                return r;
 
         STRV_FOREACH(n, names) {
                 _cleanup_(kmod_module_unrefp) struct kmod_module *m = NULL;
                 if ((r = module_get(ctx, *n, &m)) < 0)
                         break;
-                int state = kmod_module_get_initstate(m);
+                int state = sym_kmod_module_get_initstate(m);
                 if (state == KMOD_MODULE_BUILTIN) {
                         r = log_error_errno(EPERM, "Module %s is built into the kernel and cannot be unloaded.", *n);
                         break;
@@ -92,23 +142,23 @@ int modules_unload(char * const *names, char ***ret_unloaded) {
                 if (state != KMOD_MODULE_LIVE)
                         continue;
 
-                int refs = kmod_module_get_refcnt(m);
+                int refs = sym_kmod_module_get_refcnt(m);
                 if (refs > 0) {
-                        struct kmod_list *holders = kmod_module_get_holders(m), *i;
+                        struct kmod_list *holders = sym_kmod_module_get_holders(m);
                         _cleanup_strv_free_ char **hn = NULL;
-                        kmod_list_foreach(i, holders) {
-                                struct kmod_module *h = kmod_module_get_module(i);
-                                (void) strv_extend(&hn, kmod_module_get_name(h));
-                                kmod_module_unref(h);
+                        foreach_kmod(i, holders) {
+                                struct kmod_module *h = sym_kmod_module_get_module(i);
+                                (void) strv_extend(&hn, sym_kmod_module_get_name(h));
+                                sym_kmod_module_unref(h);
                         }
-                        kmod_module_unref_list(holders);
+                        sym_kmod_module_unref_list(holders);
                         _cleanup_free_ char *j = hn ? strv_join(hn, ", ") : NULL;
                         r = log_error_errno(EBUSY, "Module %s is in use (%d references%s%s): not unloading it.",
                                             *n, refs, j ? ", used by " : "", strempty(j));
                         break;
                 }
 
-                r = kmod_module_remove_module(m, KMOD_REMOVE_NOWAIT);
+                r = sym_kmod_module_remove_module(m, KMOD_REMOVE_NOWAIT);
                 if (r < 0) {
                         log_error_errno(r, "Failed to unload module %s: %m", *n);
                         break;

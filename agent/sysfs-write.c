@@ -3,17 +3,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "fileio.h"
 #include "holders.h"
 #include "macro.h"
+
+#define REQUEST_MAX (PATH_MAX + 256)
 
 int process_state(pid_t pid, char *ret) {
         _cleanup_free_ char *stat = NULL;
@@ -23,39 +28,108 @@ int process_state(pid_t pid, char *ret) {
         return r < 0 ? r : proc_stat_state(stat, ret);
 }
 
-_Noreturn static void writer_child(const char *path, const char *value) {
+static int32_t write_one(const char *path, const char *value) {
         int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
-                _exit(errno);
+                return errno;
         size_t len = strlen(value);
         ssize_t n = write(fd, value, len);
-        if (n < 0)
-                _exit(errno);
-        /* sysfs takes a store in one write; a short one is an error. */
-        if ((size_t) n != len)
-                _exit(EIO);
-        if (close(fd) < 0 && errno != EINTR)
-                _exit(errno);
-        _exit(0);
+        int32_t e = n < 0 ? errno : (size_t) n != len ? EIO : 0; /* sysfs takes a store in one write */
+        if (close(fd) < 0 && e == 0 && errno != EINTR)
+                e = errno;
+        return e;
 }
 
-int sysfs_write_deadline(const char *path, const char *value, usec_t timeout, pid_t *ret_stuck_pid) {
-        pid_t pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                writer_child(path, value);
+/* Requests are "PATH\0VALUE" datagrams; each answer is the errno, 0 for done. */
+_Noreturn static void writer_main(int fd) {
+        static char req[REQUEST_MAX + 1];
 
-        _cleanup_close_ int pidfd = pidfd_open(pid, 0);
+        /* Keep nothing of the parent's open: a stuck writer must not hold its
+         * locks or sockets for ever. */
+        if (dup2(fd, 3) < 0)
+                _exit(EXIT_FAILURE);
+        (void) close_range(4, ~0U, 0);
+
+        for (;;) {
+                ssize_t n = recv(3, req, REQUEST_MAX, 0);
+                if (n <= 0)
+                        _exit(n < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+                req[n] = 0;
+                size_t plen = strnlen(req, (size_t) n);
+                int32_t e = plen + 1 < (size_t) n ? write_one(req, req + plen + 1) : EINVAL;
+                if (send(3, &e, sizeof(e), MSG_NOSIGNAL) < 0)
+                        _exit(EXIT_FAILURE);
+        }
+}
+
+static int writer_start(SysfsWriter *w) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return -errno;
+
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(sv[0]);
+                close(sv[1]);
+                return r;
+        }
+        if (pid == 0) {
+                close(sv[0]);
+                writer_main(sv[1]);
+        }
+        close(sv[1]);
+
+        int pidfd = pidfd_open(pid, 0);
         if (pidfd < 0) {
                 int r = -errno;
+                close(sv[0]);
                 (void) waitpid(pid, NULL, 0);
+                return r;
+        }
+        *w = (SysfsWriter) { .pid = pid, .pidfd = pidfd, .fd = sv[0] };
+        return 0;
+}
+
+void sysfs_writer_stop(SysfsWriter *w) {
+        if (w->fd >= 0)
+                close(w->fd); /* the writer's recv() sees the end and it exits */
+        if (w->pidfd >= 0) {
+                siginfo_t si;
+                (void) waitid(P_PIDFD, (id_t) w->pidfd, &si, WEXITED);
+                close(w->pidfd);
+        }
+        *w = SYSFS_WRITER_INIT;
+}
+
+static void writer_abandon(SysfsWriter *w) {
+        close(w->fd);
+        close(w->pidfd);
+        *w = SYSFS_WRITER_INIT;
+}
+
+int sysfs_writer_write(SysfsWriter *w, const char *path, const char *value, usec_t timeout, pid_t *ret_stuck_pid) {
+        char req[REQUEST_MAX];
+        int32_t e;
+        int r;
+
+        size_t plen = strlen(path), vlen = strlen(value);
+        if (plen + 1 + vlen > sizeof(req))
+                return -ENAMETOOLONG;
+        memcpy(req, path, plen + 1);
+        memcpy(req + plen + 1, value, vlen);
+
+        if (w->fd < 0 && (r = writer_start(w)) < 0)
+                return r;
+        if (send(w->fd, req, plen + 1 + vlen, MSG_NOSIGNAL) < 0) {
+                r = -errno;
+                sysfs_writer_stop(w);
                 return r;
         }
 
         usec_t deadline = now_usec() + timeout;
+        struct pollfd p = { .fd = w->fd, .events = POLLIN };
         for (;;) {
-                struct pollfd p = { .fd = pidfd, .events = POLLIN };
                 int k = poll(&p, 1, poll_timeout_ms(deadline));
                 if (k < 0 && errno == EINTR)
                         continue;
@@ -63,16 +137,25 @@ int sysfs_write_deadline(const char *path, const char *value, usec_t timeout, pi
                         return -errno;
                 if (k == 0) {
                         if (ret_stuck_pid)
-                                *ret_stuck_pid = pid;
+                                *ret_stuck_pid = w->pid;
+                        writer_abandon(w);
                         return -ETIME;
                 }
                 break;
         }
 
-        siginfo_t si = {};
-        if (waitid(P_PIDFD, (id_t) pidfd, &si, WEXITED) < 0)
-                return -errno;
-        if (si.si_code != CLD_EXITED)
-                return -EINTR;
-        return -si.si_status;
+        ssize_t n = recv(w->fd, &e, sizeof(e), 0);
+        if (n != sizeof(e)) {
+                /* The writer died (killed?): the write's fate is unknown. */
+                sysfs_writer_stop(w);
+                return -EPIPE;
+        }
+        return -e;
+}
+
+int sysfs_write_deadline(const char *path, const char *value, usec_t timeout, pid_t *ret_stuck_pid) {
+        SysfsWriter w = SYSFS_WRITER_INIT;
+        int r = sysfs_writer_write(&w, path, value, timeout, ret_stuck_pid);
+        sysfs_writer_stop(&w);
+        return r;
 }

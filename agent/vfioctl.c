@@ -112,7 +112,7 @@ static const char *owner_of(const Gpu *g) {
         return none ? "incomplete (a function has no driver)" : vfio && host ? "mixed" : vfio ? "vfio" : "host";
 }
 
-static int run_status(struct udev *udev, Gpu *g) {
+static int run_status(Gpu *g) {
         _cleanup_strv_free_ char **nodes = NULL;
         HolderList holders = {};
         char vfio_node[64] = "";
@@ -143,7 +143,7 @@ static int run_status(struct udev *udev, Gpu *g) {
                         printf("Stuck:        %s: write of %s by pid %d has not returned\n",
                                g->functions[i].address_str, what, pid);
 
-        int r = gpu_device_nodes(udev, g, &nodes);
+        int r = gpu_device_nodes(g, &nodes);
         if (r >= 0)
                 r = holders_scan("/proc", nodes, &holders);
         if (r < 0)
@@ -244,6 +244,6 @@ int main(int argc, char *argv[]) {
                 return EXIT_REFUSED_CONFIG;
 
         if (is_status)
-                return run_status(udev, gpu);
+                return run_status(gpu);
         return run_handoff(udev, config, gpu, is_vfio);
 }

@@ -39,6 +39,7 @@ t1=$(now)
 echo "BENCH vfioctl_us=$(( (t1 - t0) / 1000 / N )) drivers=$(drivers)"
 
 # The engine alone, without the two process start-ups: one process, N cycles.
+"$B/bench/engine-cycles" --parts "$N" "$GPU" | sed "s/^/BENCH-PART /"
 if [ -x "$B/bench/engine-cycles" ]; then
         echo "BENCH engine_us=$("$B/bench/engine-cycles" "$N" "$GPU") drivers=$(drivers)"
 fi

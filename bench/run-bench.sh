@@ -11,7 +11,7 @@ if command -v libvirtd > /dev/null; then mkdir -p /var/lib/libvirt /var/log/libv
 "$top/tests/kernel/run-guest.sh" "$build" bench/guest-bench.sh "$log" > /dev/null || true
 get() { sed -n "s/^BENCH $1=\([0-9a-z]*\).*/\1/p" "$log" | tail -n 1; }
 bare=$(get bare_us) bare_cmd=$(get bare_cmd_us) ctl=$(get vfioctl_us) eng=$(get engine_us) virsh=$(get virsh_us)
-grep '^BENCH' "$log"
+grep "^BENCH" "$log"
 [ -n "$bare" ] && [ -n "$ctl" ] || { echo "bench: the guest gave no figures, see $log"; exit 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b ~ /^[0-9]+$/ && b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 printf '%-44s %10s %8s\n' "one to-vfio + to-host cycle, 2 functions" "µs (TCG)" "ratio"

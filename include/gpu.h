@@ -52,7 +52,7 @@ bool pci_function_exists(const PciFunction *f);
 
 /* Device nodes through which processes use the GPU: its DRM nodes, the
  * nvidia control nodes when it is on nvidia, and /dev/vfio/N. */
-int gpu_device_nodes(struct udev *udev, const Gpu *g, char ***ret);
+int gpu_device_nodes(const Gpu *g, char ***ret);
 
 const char *function_role_to_string(FunctionRole r);
 bool pci_class_is_display(unsigned class);

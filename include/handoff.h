@@ -7,6 +7,7 @@
 #include "device-watch.h"
 #include "gpu.h"
 #include "state.h"
+#include "sysfs-write.h"
 
 #define VFIO_DRIVER "vfio-pci"
 
@@ -26,6 +27,7 @@ typedef struct Handoff {
         const Config *config;
         Gpu *gpu;
         DeviceWatch *watch;
+        SysfsWriter writer;      /* runs the sysfs writes that can block */
         bool drain;              /* ask holders to exit (SIGTERM) instead of refusing */
         HandoffState state;      /* what to undo */
         char message[2048];      /* the outcome in words: the caller reports it, the engine logs only steps */
