@@ -7,7 +7,7 @@ SBINDIR ?= $(PREFIX)/sbin
 DESTDIR ?=
 
 PKG_CONFIG ?= pkg-config
-PKGS := libudev libsystemd libpci libkmod inih
+PKGS := libudev libsystemd libpci libkmod inih libvirt
 
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
@@ -24,7 +24,7 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
         -Wstrict-prototypes -Wformat=2 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -Iinclude \
         $(SAN_FLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS))
-override LDFLAGS += $(SAN_FLAGS)
+override LDFLAGS += $(SAN_FLAGS) -Wl,--as-needed
 # libkmod is dlopen()ed when needed (agent/modules.c).
 LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out libkmod,$(PKGS))) -ldl
 

@@ -17,6 +17,7 @@ Config *config_new(void) {
         c->unbind_timeout = 10 * USEC_PER_SEC;
         c->bind_timeout = 10 * USEC_PER_SEC;
         c->drain_grace = 10 * USEC_PER_SEC;
+        c->orphan_grace = 30 * USEC_PER_SEC;
         c->block_host_modules = true;
         return c;
 }
@@ -142,7 +143,8 @@ static int handle(void *user, const char *section, const char *name, const char 
         } else if (streq(section, "Handoff")) {
                 usec_t *t = streq(name, "UnbindTimeoutSec") ? &c->unbind_timeout :
                             streq(name, "BindTimeoutSec")   ? &c->bind_timeout :
-                            streq(name, "DrainGraceSec")    ? &c->drain_grace : NULL;
+                            streq(name, "DrainGraceSec")    ? &c->drain_grace :
+                            streq(name, "OrphanGraceSec")   ? &c->orphan_grace : NULL;
                 if (t) {
                         if (parse_sec(value, t) < 0 || *t == 0)
                                 return FAIL(st, "%s=%s is not a positive time span (expected e.g. 10s or 500ms)", name, value);

@@ -21,7 +21,7 @@ int log_get_max_level(void) {
 }
 
 /* systemd sets JOURNAL_STREAM=dev:ino for services whose stderr is the journal. */
-static bool stderr_is_journal(void) {
+bool log_to_journal(void) {
         if (to_journal >= 0)
                 return to_journal;
 
@@ -48,7 +48,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                 vsnprintf(buf, sizeof(buf), format, ap);
                 va_end(ap);
 
-                if (stderr_is_journal()) {
+                if (log_to_journal()) {
                         char cf[512], cl[32];
                         snprintf(cf, sizeof(cf), "CODE_FILE=%s", file);
                         snprintf(cl, sizeof(cl), "CODE_LINE=%d", line);

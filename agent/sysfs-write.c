@@ -57,8 +57,10 @@ _Noreturn static void writer_main(int fd) {
                 req[n] = 0;
                 size_t plen = strnlen(req, (size_t) n);
                 int32_t e = plen + 1 < (size_t) n ? write_one(req, req + plen + 1) : EINVAL;
+                /* Nobody waits any more (the write outlived its deadline): the
+                 * exit status tells whoever reaps us how it ended. */
                 if (send(3, &e, sizeof(e), MSG_NOSIGNAL) < 0)
-                        _exit(EXIT_FAILURE);
+                        _exit(e);
         }
 }
 

@@ -1,26 +1,68 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vfiod: the agent that owns GPU state. For now it finds the GPU, reports it
- * and exits; the event loop lands with the agent issue. */
+/* vfiod: the agent that owns GPU state (see daemon.c). */
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
-#include <systemd/sd-daemon.h>
 
 #include "config.h"
-#include "gpu.h"
+#include "daemon.h"
 #include "log.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev *, udev_unref);
+#ifndef VERSION
+#define VERSION "0"
+#endif
+
 
 int main(int argc, char *argv[]) {
-        _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_(gpu_freep) Gpu *gpu = NULL;
-        _cleanup_(udev_unrefp) struct udev *udev = udev_new();
-        const char *path = argc > 1 ? argv[1] : VFIOD_CONFIG_FILE;
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        const char *config = VFIOD_CONFIG_FILE;
+        int c;
 
-        if (!udev)
-                return log_oom(), 1;
-        if (config_load(path, &config) < 0 || gpu_find(udev, config, NULL, &gpu) < 0)
+        while ((c = getopt_long(argc, argv, "c:vh", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case 'h':
+                        printf("%s [--config FILE] [--verbose]\n\n"
+                               "The agent that owns the GPU: gives it back to the host when its VM\n"
+                               "stops or crashes, and recovers stuck passthrough.\n", program_invocation_short_name);
+                        return 0;
+                case 'V':
+                        puts("vfiod " VERSION);
+                        return 0;
+                default:
+                        return 2;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s' (see --help).", argv[optind]);
+                return 2;
+        }
+
+        /* sd-event takes these through a signalfd. */
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(daemon_freep) Daemon *d = NULL;
+        int r = sd_event_default(&event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m"), 1;
+        if (daemon_new(event, config, &d) < 0)
                 return 1;
-        log_info("Managing %s, IOMMU group %d.", gpu->address_str, gpu->iommu_group);
-        (void) sd_notify(0, "READY=1");
-        return 0;
+        r = sd_event_loop(event);
+        return r < 0 ? 1 : 0;
 }

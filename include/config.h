@@ -25,6 +25,7 @@ typedef struct Config {
         usec_t unbind_timeout;
         usec_t bind_timeout;
         usec_t drain_grace;
+        usec_t orphan_grace;      /* on vfio-pci, no domain, nobody on /dev/vfio/N: give back after this */
         bool block_host_modules;  /* keep the host stack from loading while the VM owns the GPU */
 } Config;
 

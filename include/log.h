@@ -9,6 +9,8 @@
 /* Messages go to the journal (with their CODE_* fields) when stderr is
  * connected to it, to stderr otherwise. */
 void log_set_max_level(int level);
+/* True when stderr is connected to the journal (JOURNAL_STREAM). */
+bool log_to_journal(void);
 int log_get_max_level(void);
 
 int log_internal(int level, int error, const char *file, int line, const char *func,

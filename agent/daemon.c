@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/pidfd.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "domain-watch.h"
+#include "event-log.h"
+#include "gpu.h"
+#include "handoff.h"
+#include "holders.h"
+#include "log.h"
+#include "state.h"
+#include "strv.h"
+
+struct Daemon {
+        sd_event *event;
+        char *config_path;
+        Config *config;
+        struct udev *udev;
+        struct udev_monitor *monitor;
+        sd_event_source *monitor_source;
+        Gpu *gpu;
+        DomainWatch *domain;
+
+        sd_event_source *reconcile_source;   /* defer: many events, one reconcile */
+        sd_event_source *grace_timer;        /* orphaned on vfio-pci: give back when it fires */
+        sd_event_source *retry_timer;        /* another process holds the handoff lock */
+        bool grace_expired;
+        bool give_back_now;                  /* the domain stopped: no grace */
+
+        pid_t worker_pid;                    /* the handoff worker, 0 when none */
+        int worker_pipe;
+        bool worker_to_vfio;
+        usec_t worker_started;
+        sd_event_source *worker_source;
+
+        sd_event_source *holder_sources[8];  /* pidfds of /dev/vfio/N holders: their exit wakes us */
+        sd_event_source *inotify_sources[4];
+        sd_event_source *signal_sources[3];
+
+        GpuOwner owner;
+        unsigned recoveries;
+        char status[512];
+};
+
+static void reconcile_soon(Daemon *d);
+
+const char *daemon_status(Daemon *d) {
+        return d->status;
+}
+
+GpuOwner daemon_owner(Daemon *d) {
+        return d->owner;
+}
+
+unsigned daemon_recoveries(Daemon *d) {
+        return d->recoveries;
+}
+
+_printf_(3, 4) static void set_status(Daemon *d, GpuOwner owner, const char *fmt, ...) {
+        char buf[sizeof(d->status)];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        va_end(ap);
+        d->owner = owner;
+        if (streq(buf, d->status))
+                return;
+        memcpy(d->status, buf, sizeof(buf));
+        log_info("Status: %s", buf);
+        (void) sd_notifyf(false, "STATUS=%s", buf);
+}
+
+static const char *domain_name(Daemon *d) {
+        return d->config->domain ?: "(no VM configured)";
+}
+
+/* ---- the handoff worker: the engine blocks, the loop must not ---- */
+
+static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
+        Daemon *d = userdata;
+        char buf[4096] = "";
+        siginfo_t si = {};
+        int outcome = -1;
+
+        ssize_t n = read(d->worker_pipe, buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = 0;
+        (void) waitid(P_PID, (id_t) d->worker_pid, &si, WEXITED);
+        close(d->worker_pipe);
+        d->worker_pipe = -1;
+        d->worker_pid = 0;
+        d->worker_source = sd_event_source_disable_unref(d->worker_source);
+
+        char *msg = strchr(buf, '\n');
+        if (msg)
+                *msg++ = 0;
+        if (sscanf(buf, "%d", &outcome) != 1 || outcome < 0 || outcome >= _HANDOFF_OUTCOME_MAX) {
+                outcome = HANDOFF_ROLLBACK_FAILED;
+                msg = "the handoff worker died before it could report";
+        }
+
+        EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain,
+                          .direction = d->worker_to_vfio ? "to-vfio" : "to-host",
+                          .outcome = handoff_outcome_to_string(outcome),
+                          .duration_usec = now_usec() - d->worker_started };
+        switch (outcome) {
+        case HANDOFF_DONE:
+        case HANDOFF_NOTHING_TO_DO:
+                if (!d->worker_to_vfio) {
+                        d->recoveries++;
+                        log_event(EVENT_RECOVERY, LOG_NOTICE, &f, "Recovered %s: %s (%.1f ms)", d->gpu->address_str,
+                                  strna(msg), (double) f.duration_usec / USEC_PER_MSEC);
+                } else
+                        log_event(EVENT_HANDOFF_DONE, LOG_NOTICE, &f, "%s", strna(msg));
+                break;
+        case HANDOFF_REFUSED_CONFIG:
+        case HANDOFF_REFUSED_IN_USE:
+                log_event(EVENT_HANDOFF_REFUSED, LOG_WARNING, &f, "Refused: %s", strna(msg));
+                break;
+        case HANDOFF_ROLLED_BACK:
+                log_event(EVENT_HANDOFF_FAILED, LOG_ERR, &f, "Failed and rolled back: %s", strna(msg));
+                break;
+        case HANDOFF_STUCK:
+                log_event(EVENT_STUCK, LOG_CRIT, &f, "Stuck: %s", strna(msg));
+                break;
+        default:
+                log_event(EVENT_ROLLBACK_FAILED, LOG_CRIT, &f, "Rollback failed: %s", strna(msg));
+        }
+        reconcile_soon(d);
+        return 0;
+}
+
+_Noreturn static void worker_main(Daemon *d, bool to_vfio, int fd) {
+        _cleanup_close_ int lock = -1;
+        HandoffOutcome o;
+        Handoff h;
+
+        if (handoff_lock(d->gpu->address_str, &lock) < 0) {
+                dprintf(fd, "%d\nanother process is handing %s over\n", HANDOFF_REFUSED_IN_USE, d->gpu->address_str);
+                _exit(0);
+        }
+        if (handoff_init(&h, d->udev, d->config, d->gpu) < 0) {
+                dprintf(fd, "%d\ncannot listen for uevents\n", HANDOFF_REFUSED_CONFIG);
+                _exit(0);
+        }
+        o = to_vfio ? handoff_to_vfio(&h) : handoff_to_host(&h);
+        dprintf(fd, "%d\n%s", o, h.message);
+        handoff_done(&h);
+        _exit(0);
+}
+
+static int worker_start(Daemon *d, bool to_vfio) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return log_error_errno(errno, "Failed to create a pipe: %m");
+
+        EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain,
+                          .direction = to_vfio ? "to-vfio" : "to-host" };
+        log_event(EVENT_HANDOFF_STARTED, LOG_INFO, &f, "%s %s.", to_vfio ? "Handing over" : "Giving back",
+                  d->gpu->address_str);
+
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(p[0]);
+                close(p[1]);
+                return log_error_errno(errno, "Failed to fork the handoff worker: %m");
+        }
+        if (pid == 0) {
+                close(p[0]);
+                worker_main(d, to_vfio, p[1]);
+        }
+        close(p[1]);
+
+        int pidfd = pidfd_open(pid, 0);
+        int r = pidfd < 0 ? -errno : sd_event_add_io(d->event, &d->worker_source, pidfd, EPOLLIN, on_worker_exit, d);
+        if (r < 0) {
+                if (pidfd >= 0)
+                        close(pidfd);
+                close(p[0]);
+                (void) waitpid(pid, NULL, 0);
+                return log_error_errno(r, "Failed to watch the handoff worker: %m");
+        }
+        (void) sd_event_source_set_io_fd_own(d->worker_source, true);
+        d->worker_pid = pid;
+        d->worker_pipe = p[0];
+        d->worker_to_vfio = to_vfio;
+        d->worker_started = now_usec();
+        set_status(d, OWNER_TRANSITIONING, "%s %s %s", d->gpu->address_str,
+                   to_vfio ? "moving to vfio-pci for" : "coming back from", domain_name(d));
+        return 0;
+}
+
+/* ---- reconcile: the one place that decides ---- */
+
+static int on_grace(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        Daemon *d = userdata;
+        d->grace_expired = true;
+        reconcile_soon(d);
+        return 0;
+}
+
+static int on_retry(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        reconcile_soon(userdata);
+        return 0;
+}
+
+static void arm_timer(Daemon *d, sd_event_source **s, usec_t after, sd_event_time_handler_t cb) {
+        if (*s && sd_event_source_get_enabled(*s, NULL) > 0)
+                return; /* already counting */
+        if (!*s) {
+                if (sd_event_add_time_relative(d->event, s, CLOCK_MONOTONIC, after, 10 * USEC_PER_MSEC, cb, d) < 0)
+                        log_warning("Failed to arm a timer: the GPU may stay where it is.");
+                return;
+        }
+        (void) sd_event_source_set_time_relative(*s, after);
+        (void) sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
+}
+
+static void disarm(sd_event_source *s) {
+        if (s)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+static int on_holder_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
+        reconcile_soon(userdata);
+        return 0;
+}
+
+static void unwatch_holders(Daemon *d) {
+        for (size_t i = 0; i < ELEMENTSOF(d->holder_sources); i++)
+                d->holder_sources[i] = sd_event_source_disable_unref(d->holder_sources[i]);
+}
+
+/* No uevent tells that a process closed /dev/vfio/N; its exit does. */
+static void watch_holders(Daemon *d, const HolderList *l) {
+        unwatch_holders(d);
+        for (size_t i = 0; i < l->n && i < ELEMENTSOF(d->holder_sources); i++) {
+                int fd = pidfd_open(l->items[i].pid, 0);
+                if (fd < 0)
+                        continue;
+                if (sd_event_add_io(d->event, &d->holder_sources[i], fd, EPOLLIN, on_holder_exit, d) < 0) {
+                        close(fd);
+                        continue;
+                }
+                (void) sd_event_source_set_io_fd_own(d->holder_sources[i], true);
+        }
+}
+
+static void reconcile(Daemon *d) {
+        Gpu *g = d->gpu;
+        size_t vfio = 0, host = 0, none = 0, n = 0;
+        const char *host_driver = NULL;
+        _cleanup_free_ char *stuck_what = NULL;
+        pid_t stuck_pid = 0;
+
+        if (d->worker_pid > 0)
+                return; /* it reconciles again when the worker is done */
+
+        (void) gpu_refresh(g);
+        for (size_t i = 0; i < g->n_functions; i++) {
+                PciFunction *f = &g->functions[i];
+                if (f->role != ROLE_GPU)
+                        continue;
+                n++;
+                if (!stuck_pid)
+                        (void) stuck_check(f->address_str, &stuck_pid, &stuck_what);
+                if (!f->driver)
+                        none++;
+                else if (streq(f->driver, VFIO_DRIVER))
+                        vfio++;
+                else {
+                        host++;
+                        if (pci_class_is_display(f->class))
+                                host_driver = f->driver;
+                }
+        }
+
+        if (stuck_pid > 0) {
+                set_status(d, OWNER_STUCK, "%s stuck: write of %s by pid %d has not returned; a reboot may be needed",
+                           g->address_str, strna(stuck_what), stuck_pid);
+                return;
+        }
+        if (host == n) {
+                disarm(d->grace_timer);
+                d->grace_expired = d->give_back_now = false;
+                set_status(d, OWNER_HOST, "%s on the host (%s)", g->address_str, strna(host_driver));
+                return;
+        }
+
+        DomainState ds = d->domain ? domain_watch_state(d->domain) : DOMAIN_INACTIVE;
+        if (ds == DOMAIN_ACTIVE && vfio == n) {
+                disarm(d->grace_timer);
+                d->grace_expired = d->give_back_now = false;
+                set_status(d, OWNER_VFIO, "%s lent to %s", g->address_str, domain_name(d));
+                return;
+        }
+        if (ds == DOMAIN_UNKNOWN) {
+                /* Never take the GPU from a VM we cannot see. */
+                set_status(d, vfio == n ? OWNER_VFIO : OWNER_INCOMPLETE,
+                           "%s on vfio-pci; libvirt unreachable, waiting to learn whether %s runs",
+                           g->address_str, domain_name(d));
+                return;
+        }
+
+        /* Someone else's handoff (vfioctl) in progress: look again shortly. */
+        int lock = -1;
+        if (handoff_lock(g->address_str, &lock) == -EBUSY) {
+                set_status(d, OWNER_TRANSITIONING, "%s: another process is handing it over", g->address_str);
+                arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
+                return;
+        }
+        if (lock >= 0)
+                close(lock); /* the worker takes it for itself */
+
+        if (ds == DOMAIN_ACTIVE) {
+                /* Running, but the GPU is half-moved (vfiod died mid-handoff):
+                 * finish the move towards the VM, which has its devices open. */
+                (void) worker_start(d, true);
+                return;
+        }
+
+        /* The domain does not run and the GPU is (partly) on vfio-pci. */
+        char node[64];
+        HolderList holders = {};
+        snprintf(node, sizeof(node), "/dev/vfio/%d", g->iommu_group);
+        unwatch_holders(d);
+        if (g->iommu_group >= 0 && holders_scan("/proc", (char *[]) { node, NULL }, &holders) >= 0 && holders.n > 0) {
+                _cleanup_free_ char *who = holders_format(&holders);
+                watch_holders(d, &holders);
+                holder_list_done(&holders);
+                set_status(d, OWNER_VFIO, "%s on vfio-pci, in use by %s", g->address_str, strna(who));
+                return;
+        }
+
+        if (d->give_back_now || d->grace_expired || none > 0 || (vfio > 0 && host > 0)) {
+                d->give_back_now = d->grace_expired = false;
+                disarm(d->grace_timer);
+                (void) worker_start(d, false);
+                return;
+        }
+        arm_timer(d, &d->grace_timer, d->config->orphan_grace, on_grace);
+        set_status(d, OWNER_VFIO, "%s on vfio-pci with no VM running; back to the host in %.0fs unless one starts",
+                   g->address_str, (double) d->config->orphan_grace / USEC_PER_SEC);
+}
+
+static int on_reconcile(sd_event_source *s _unused_, void *userdata) {
+        reconcile(userdata);
+        return 0;
+}
+
+static void reconcile_soon(Daemon *d) {
+        (void) sd_event_source_set_enabled(d->reconcile_source, SD_EVENT_ONESHOT);
+}
+
+/* ---- event sources ---- */
+
+static int on_uevent(sd_event_source *s _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
+        Daemon *d = userdata;
+        struct udev_device *dev;
+        while ((dev = udev_monitor_receive_device(d->monitor))) {
+                const char *sp = udev_device_get_syspath(dev);
+                for (size_t i = 0; sp && i < d->gpu->n_functions; i++)
+                        if (d->gpu->functions[i].syspath && streq(sp, d->gpu->functions[i].syspath)) {
+                                log_debug("uevent: %s %s", strna(udev_device_get_action(dev)), sp);
+                                reconcile_soon(d);
+                        }
+                udev_device_unref(dev);
+        }
+        return 0;
+}
+
+static void on_domain(DomainWatch *w _unused_, DomainChange change, const char *detail, void *userdata) {
+        Daemon *d = userdata;
+        EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain };
+
+        if (change == DOMAIN_CHANGE_CONNECTED || change == DOMAIN_CHANGE_DISCONNECTED)
+                log_event(EVENT_LIBVIRT, change == DOMAIN_CHANGE_CONNECTED ? LOG_INFO : LOG_WARNING, &f, "%s.", detail);
+        else
+                log_event(EVENT_DOMAIN, LOG_INFO, &f, "Domain %s %s.", domain_name(d), detail);
+        if (change == DOMAIN_CHANGE_STOPPED)
+                d->give_back_now = true;
+        reconcile_soon(d);
+}
+
+static int reload(Daemon *d) {
+        _cleanup_(config_freep) Config *c = NULL;
+        if (config_load(d->config_path, &c) < 0) {
+                log_warning("Keeping the configuration in use: %s is not valid.", d->config_path);
+                return 0;
+        }
+        bool vm_changed = !streq_ptr(c->domain, d->config->domain) || !streq_ptr(c->uri, d->config->uri);
+        config_free(d->config);
+        d->config = TAKE_PTR(c);
+        if (vm_changed) {
+                d->domain = domain_watch_free(d->domain);
+                if (d->config->domain &&
+                    domain_watch_new(d->event, d->config->uri ?: "qemu:///system", d->config->domain, on_domain, d, &d->domain) < 0)
+                        log_warning("Cannot follow domain %s.", d->config->domain);
+        }
+        EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain };
+        log_event(EVENT_AGENT, LOG_INFO, &f, "Configuration reloaded from %s.", d->config_path);
+        reconcile_soon(d);
+        return 0;
+}
+
+static int on_config_change(sd_event_source *s _unused_, const struct inotify_event *ev, void *userdata) {
+        Daemon *d = userdata;
+        if (ev->len > 0 && !strstr(ev->name, ".conf"))
+                return 0;
+        return reload(d);
+}
+
+static int on_path_change(sd_event_source *s _unused_, const struct inotify_event *ev _unused_, void *userdata) {
+        reconcile_soon(userdata);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s _unused_, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        if (si->ssi_signo == SIGHUP)
+                return reload(d);
+        EventFields f = { .gpu = d->gpu->address_str };
+        log_event(EVENT_AGENT, LOG_INFO, &f, "Stopping on %s; the GPU stays where it is.", strsignal((int) si->ssi_signo));
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(d->event, 0);
+}
+
+static void watch_path(Daemon *d, size_t slot, const char *path, uint32_t mask, sd_event_inotify_handler_t cb) {
+        int r = sd_event_add_inotify(d->event, &d->inotify_sources[slot], path, mask, cb, d);
+        if (r < 0)
+                log_debug_errno(r, "Not watching %s: %m", path);
+}
+
+int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
+        _cleanup_(daemon_freep) Daemon *d = calloc(1, sizeof(Daemon));
+        int r;
+
+        if (!d)
+                return log_oom();
+        d->event = sd_event_ref(event);
+        d->worker_pipe = -1;
+        d->config_path = strdup(config_path);
+        if (!d->config_path)
+                return log_oom();
+
+        if ((r = config_load(config_path, &d->config)) < 0)
+                return r;
+        d->udev = udev_new();
+        if (!d->udev)
+                return log_oom();
+
+        /* Monitor first, then look: no uevent is lost in between. */
+        const char *group = access("/run/udev/control", F_OK) >= 0 ? "udev" : "kernel";
+        d->monitor = udev_monitor_new_from_netlink(d->udev, group);
+        if (!d->monitor || udev_monitor_filter_add_match_subsystem_devtype(d->monitor, "pci", NULL) < 0 ||
+            udev_monitor_enable_receiving(d->monitor) < 0)
+                return log_error_errno(errno ?: EIO, "Failed to listen for PCI uevents: %m");
+        if ((r = sd_event_add_io(event, &d->monitor_source, udev_monitor_get_fd(d->monitor), EPOLLIN, on_uevent, d)) < 0)
+                return log_error_errno(r, "Failed to watch PCI uevents: %m");
+
+        if ((r = gpu_find(d->udev, d->config, NULL, &d->gpu)) < 0)
+                return r;
+
+        if ((r = sd_event_add_defer(event, &d->reconcile_source, on_reconcile, d)) < 0)
+                return log_error_errno(r, "Failed to set up reconcile: %m");
+
+        /* The configuration (reload on change; an invalid one is kept out), the
+         * vfio group nodes, and libvirt's runtime state of running domains. */
+        _cleanup_free_ char *cdir = strdup(config_path), *ddir = NULL;
+        if (!cdir || asprintf(&ddir, "%s.d", config_path) < 0)
+                return log_oom();
+        watch_path(d, 0, dirname(cdir), IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE, on_config_change);
+        watch_path(d, 1, ddir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE, on_config_change);
+        watch_path(d, 2, "/dev/vfio", IN_CREATE | IN_DELETE, on_path_change);
+        watch_path(d, 3, getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu", IN_CREATE | IN_DELETE | IN_MOVED_TO,
+                   on_path_change);
+
+        static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                if ((r = sd_event_add_signal(event, &d->signal_sources[i], sigs[i], on_signal, d)) < 0)
+                        return log_error_errno(r, "Failed to handle signal %d (is it blocked?): %m", sigs[i]);
+
+        if (d->config->domain &&
+            (r = domain_watch_new(event, d->config->uri ?: "qemu:///system", d->config->domain, on_domain, d, &d->domain)) < 0)
+                return log_error_errno(r, "Failed to follow domain %s: %m", d->config->domain);
+
+        (void) sd_event_set_watchdog(event, true);
+        EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain };
+        log_event(EVENT_AGENT, LOG_INFO, &f, "Managing %s (IOMMU group %d) for %s.", d->gpu->address_str,
+                  d->gpu->iommu_group, domain_name(d));
+
+        /* The same code path at start-up as on every event: after a crash or
+         * a restart of vfiod, this finishes or undoes what was left. */
+        reconcile(d);
+        (void) sd_notify(false, "READY=1");
+
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+Daemon *daemon_free(Daemon *d) {
+        if (!d)
+                return NULL;
+        domain_watch_free(d->domain);
+        unwatch_holders(d);
+        for (size_t i = 0; i < ELEMENTSOF(d->inotify_sources); i++)
+                sd_event_source_disable_unref(d->inotify_sources[i]);
+        for (size_t i = 0; i < ELEMENTSOF(d->signal_sources); i++)
+                sd_event_source_disable_unref(d->signal_sources[i]);
+        sd_event_source_disable_unref(d->reconcile_source);
+        sd_event_source_disable_unref(d->grace_timer);
+        sd_event_source_disable_unref(d->retry_timer);
+        sd_event_source_disable_unref(d->worker_source);
+        sd_event_source_disable_unref(d->monitor_source);
+        if (d->worker_pipe >= 0)
+                close(d->worker_pipe);
+        udev_monitor_unref(d->monitor);
+        gpu_free(d->gpu);
+        udev_unref(d->udev);
+        config_free(d->config);
+        free(d->config_path);
+        sd_event_unref(d->event);
+        free(d);
+        return NULL;
+}

@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "domain-watch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "libvirt-event.h"
+#include "log.h"
+#include "time-util.h"
+
+#define BACKOFF_MIN (500 * USEC_PER_MSEC)
+#define BACKOFF_MAX (30 * USEC_PER_SEC)
+
+struct DomainWatch {
+        sd_event *event;
+        char *uri, *domain;
+        virConnectPtr conn;
+        int callback_id;
+        DomainState state;
+        usec_t backoff;
+        sd_event_source *reconnect;
+        domain_watch_handler_t handler;
+        void *userdata;
+};
+
+const char *domain_state_to_string(DomainState s) {
+        static const char *table[] = { [DOMAIN_UNKNOWN] = "unknown", [DOMAIN_INACTIVE] = "shut off",
+                                       [DOMAIN_ACTIVE] = "running" };
+        return s < ELEMENTSOF(table) ? table[s] : NULL;
+}
+
+/* libvirt prints its errors itself unless told otherwise: keep them ours. */
+static void quiet_error(void *userdata _unused_, virErrorPtr error _unused_) {
+}
+
+static const char *last_error(void) {
+        virErrorPtr e = virGetLastError();
+        return e && e->message ? e->message : "unknown error";
+}
+
+static void disconnect(DomainWatch *w) {
+        if (!w->conn)
+                return;
+        if (w->callback_id >= 0)
+                (void) virConnectDomainEventDeregisterAny(w->conn, w->callback_id);
+        w->callback_id = -1;
+        virConnectPtr c = w->conn;
+        w->conn = NULL;
+        virConnectClose(c);
+}
+
+/* While libvirtd is away, libvirt's status XML of a running domain still
+ * says that QEMU runs (it is removed when the domain stops). */
+static DomainState state_from_runtime_dir(DomainWatch *w) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s.xml", getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu", w->domain);
+        return access(p, F_OK) >= 0 ? DOMAIN_ACTIVE : DOMAIN_UNKNOWN;
+}
+
+static DomainState query_state(DomainWatch *w) {
+        if (!w->conn)
+                return state_from_runtime_dir(w);
+        virDomainPtr d = virDomainLookupByName(w->conn, w->domain);
+        if (!d)
+                return DOMAIN_INACTIVE; /* not defined (any more): it runs nothing */
+        int active = virDomainIsActive(d);
+        virDomainFree(d);
+        return active < 0 ? DOMAIN_UNKNOWN : active ? DOMAIN_ACTIVE : DOMAIN_INACTIVE;
+}
+
+static int on_lifecycle(virConnectPtr conn _unused_, virDomainPtr dom, int event, int detail, void *opaque) {
+        DomainWatch *w = opaque;
+        static const char *names[] = { "defined", "undefined", "started", "suspended", "resumed",
+                                       "stopped", "shutdown", "pmsuspended", "crashed" };
+        char buf[64];
+
+        if (!streq(virDomainGetName(dom), w->domain))
+                return 0;
+
+        DomainChange change = DOMAIN_CHANGE_OTHER;
+        if (event == VIR_DOMAIN_EVENT_STARTED) {
+                w->state = DOMAIN_ACTIVE;
+                change = DOMAIN_CHANGE_STARTED;
+        } else if (event == VIR_DOMAIN_EVENT_STOPPED) {
+                w->state = DOMAIN_INACTIVE;
+                change = DOMAIN_CHANGE_STOPPED;
+        }
+
+        static const char *stopped[] = { "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot" };
+        if (event == VIR_DOMAIN_EVENT_STOPPED && detail >= 0 && (size_t) detail < ELEMENTSOF(stopped))
+                snprintf(buf, sizeof(buf), "stopped (%s)", stopped[detail]);
+        else
+                snprintf(buf, sizeof(buf), "%s", event >= 0 && (size_t) event < ELEMENTSOF(names) ? names[event] : "changed");
+        w->handler(w, change, buf, w->userdata);
+        return 0;
+}
+
+static int schedule_reconnect(DomainWatch *w);
+
+static void on_close(virConnectPtr conn _unused_, int reason, void *opaque) {
+        DomainWatch *w = opaque;
+        static const char *why[] = { "error", "end of file", "keepalive timeout", "client request" };
+
+        log_warning("Lost the connection to libvirt (%s): reconnecting.",
+                    reason >= 0 && (size_t) reason < ELEMENTSOF(why) ? why[reason] : "unknown");
+        /* The connection is still inside its own callback: close it from the loop. */
+        w->callback_id = -1;
+        virConnectPtr c = w->conn;
+        w->conn = NULL;
+        if (c) {
+                (void) virConnectUnregisterCloseCallback(c, on_close);
+                virConnectClose(c);
+        }
+        w->state = state_from_runtime_dir(w);
+        w->backoff = BACKOFF_MIN;
+        (void) schedule_reconnect(w);
+        w->handler(w, DOMAIN_CHANGE_DISCONNECTED, "libvirt connection lost", w->userdata);
+}
+
+static int try_connect(DomainWatch *w) {
+        virConnectPtr c = virConnectOpen(w->uri);
+        if (!c)
+                return -ECONNREFUSED;
+
+        /* Register first, then read the state: no event is lost in between. */
+        int id = virConnectDomainEventRegisterAny(c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                  VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), w, NULL);
+        if (id < 0) {
+                log_warning("Cannot follow libvirt's domain events on %s: %s", w->uri, last_error());
+                virConnectClose(c);
+                return -EIO;
+        }
+        w->conn = c;
+        w->callback_id = id;
+        (void) virConnectRegisterCloseCallback(c, on_close, w, NULL);
+        w->state = query_state(w);
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        DomainWatch *w = userdata;
+
+        if (try_connect(w) >= 0) {
+                log_info("Connected to libvirt at %s; domain %s is %s.", w->uri, w->domain,
+                         domain_state_to_string(w->state));
+                w->backoff = BACKOFF_MIN;
+                w->handler(w, DOMAIN_CHANGE_CONNECTED, "libvirt connection back", w->userdata);
+                return 0;
+        }
+        log_debug("libvirt at %s not reachable (%s); next try in %.1fs.", w->uri, last_error(),
+                  (double) w->backoff / USEC_PER_SEC);
+        w->backoff = w->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : w->backoff * 2;
+        return schedule_reconnect(w);
+}
+
+static int schedule_reconnect(DomainWatch *w) {
+        if (!w->reconnect)
+                return sd_event_add_time_relative(w->event, &w->reconnect, CLOCK_MONOTONIC, w->backoff,
+                                                  100 * USEC_PER_MSEC, on_reconnect, w);
+        (void) sd_event_source_set_time_relative(w->reconnect, w->backoff);
+        return sd_event_source_set_enabled(w->reconnect, SD_EVENT_ONESHOT);
+}
+
+int domain_watch_new(sd_event *event, const char *uri, const char *domain, domain_watch_handler_t handler,
+                     void *userdata, DomainWatch **ret) {
+        _cleanup_(domain_watch_freep) DomainWatch *w = calloc(1, sizeof(DomainWatch));
+        int r;
+
+        if (!w)
+                return -ENOMEM;
+        *w = (DomainWatch) { .event = sd_event_ref(event), .uri = strdup(uri), .domain = strdup(domain),
+                             .callback_id = -1, .backoff = BACKOFF_MIN, .handler = handler, .userdata = userdata };
+        if (!w->uri || !w->domain)
+                return -ENOMEM;
+
+        if ((r = libvirt_event_register(event)) < 0)
+                return r;
+        virSetErrorFunc(NULL, quiet_error);
+
+        if (try_connect(w) < 0) {
+                log_warning("libvirt at %s is not reachable (%s): will retry.", uri, last_error());
+                w->state = state_from_runtime_dir(w);
+                if ((r = schedule_reconnect(w)) < 0)
+                        return r;
+        } else
+                log_info("Connected to libvirt at %s; domain %s is %s.", uri, domain, domain_state_to_string(w->state));
+
+        *ret = TAKE_PTR(w);
+        return 0;
+}
+
+DomainWatch *domain_watch_free(DomainWatch *w) {
+        if (!w)
+                return NULL;
+        if (w->conn)
+                (void) virConnectUnregisterCloseCallback(w->conn, on_close);
+        disconnect(w);
+        sd_event_source_disable_unref(w->reconnect);
+        sd_event_unref(w->event);
+        free(w->uri);
+        free(w->domain);
+        free(w);
+        return NULL;
+}
+
+DomainState domain_watch_state(DomainWatch *w) {
+        return w->state;
+}
+
+bool domain_watch_connected(DomainWatch *w) {
+        return w->conn;
+}
