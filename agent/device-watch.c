@@ -7,15 +7,18 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "strv.h"
 
 struct DeviceWatch {
         struct udev_monitor *monitor;
+        char **removed;   /* syspaths of devices a "remove" uevent announced */
 };
 
 DeviceWatch *device_watch_free(DeviceWatch *w) {
         if (!w)
                 return NULL;
         udev_monitor_unref(w->monitor);
+        strv_free(w->removed);
         free(w);
         return NULL;
 }
@@ -55,12 +58,24 @@ int device_watch_wait(DeviceWatch *w, int (*check)(void *userdata), void *userda
                         continue;
                 if (r < 0)
                         return -errno;
-                if (r == 0)
-                        return check(userdata) > 0 ? 0 : -ETIMEDOUT;
+                if (r == 0) {
+                        r = check(userdata);
+                        return r > 0 ? 0 : r < 0 ? r : -ETIMEDOUT;
+                }
 
-                /* Drain what is queued; check() reads the truth from sysfs. */
+                /* Drain what is queued; check() reads the truth from sysfs.
+                 * The kernel sends "remove" before the device leaves sysfs,
+                 * and nothing after: remember it. */
                 struct udev_device *d;
-                while ((d = udev_monitor_receive_device(w->monitor)))
+                while ((d = udev_monitor_receive_device(w->monitor))) {
+                        const char *action = udev_device_get_action(d), *sp = udev_device_get_syspath(d);
+                        if (action && sp && streq(action, "remove") && !strv_contains(w->removed, sp))
+                                (void) strv_extend(&w->removed, sp);
                         udev_device_unref(d);
+                }
         }
+}
+
+bool device_watch_removed(DeviceWatch *w, const char *syspath) {
+        return syspath && strv_contains(w->removed, syspath);
 }

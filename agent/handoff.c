@@ -80,6 +80,7 @@ static int write_attr(Handoff *h, PciFunction *f, const char *path, const char *
 }
 
 typedef struct DriverWait {
+        DeviceWatch *watch;
         PciFunction *f;
         const char *want;  /* a driver, or NULL */
         bool none;         /* wait for no driver */
@@ -88,6 +89,8 @@ typedef struct DriverWait {
 
 static int driver_reached(void *userdata) {
         DriverWait *w = userdata;
+        if (device_watch_removed(w->watch, w->f->syspath))
+                return -ENODEV;
         int r = pci_function_refresh(w->f);
         if (r < 0)
                 return r;
@@ -99,6 +102,7 @@ static int driver_reached(void *userdata) {
 }
 
 static int wait_driver(Handoff *h, DriverWait *w, usec_t timeout) {
+        w->watch = h->watch;
         return device_watch_wait(h->watch, driver_reached, w, now_usec() + timeout);
 }
 

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vfiod's agent (daemon.c) in-process, against a umockdev testbed with the
+ * in-test kernel (fakekernel.c) and libvirt's test:///default driver, whose
+ * domain "test" runs from the start. Run as
+ *   umockdev-wrapper build/tests/test-daemon */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <libvirt/libvirt.h>
+
+#include <cmocka.h>
+
+#include "daemon.h"
+#include "fakekernel.h"
+#include "log.h"
+#include "time-util.h"
+
+#define GPU "0000:01:00.0"
+#define AUDIO "0000:01:00.1"
+#define GROUP 13
+
+static const FakePciFunction lent[] = {
+        { .address = "0000:00:01.0", .vendor = 0x8086, .device = 0xa70d, .class = 0x060400, .boot_vga = -1,
+          .iommu_group = 1, .driver = "pcieport" },
+        { .address = "0000:00:02.0", .vendor = 0x8086, .device = 0xa780, .class = 0x030000, .boot_vga = 1,
+          .iommu_group = 0, .driver = "i915" },
+        { .address = GPU, .parent = "0000:00:01.0", .vendor = 0x10de, .device = 0x2203, .class = 0x030000,
+          .boot_vga = 0, .iommu_group = GROUP, .driver = "vfio-pci", .override = "vfio-pci", .native = "nvidia",
+          .drm_card = NULL },
+        { .address = AUDIO, .parent = "0000:00:01.0", .vendor = 0x10de, .device = 0x1aef, .class = 0x040300,
+          .boot_vga = -1, .iommu_group = GROUP, .driver = "vfio-pci", .override = "vfio-pci",
+          .native = "snd_hda_intel" },
+};
+
+/* libvirt takes one event implementation per process: one loop for all tests. */
+static sd_event *loop;
+
+typedef struct Fixture {
+        char dir[64];
+        char config[128];
+        FakeKernel *k;
+        sd_event *event;
+        Daemon *d;
+} Fixture;
+
+static int setup(void **state) {
+        Fixture *fx = calloc(1, sizeof(Fixture));
+        assert_non_null(fx);
+        snprintf(fx->dir, sizeof(fx->dir), "/tmp/vfiod-test-daemon.XXXXXX");
+        assert_non_null(mkdtemp(fx->dir));
+        char run[128], mp[128], lv[128];
+        snprintf(run, sizeof(run), "%s/run", fx->dir);
+        snprintf(mp, sizeof(mp), "%s/modprobe.d", fx->dir);
+        snprintf(lv, sizeof(lv), "%s/libvirt-qemu", fx->dir);
+        assert_int_equal(mkdir(run, 0755), 0);
+        assert_int_equal(mkdir(lv, 0755), 0);
+        setenv("VFIOD_RUNTIME_DIR", run, 1);
+        setenv("VFIOD_MODPROBE_DIR", mp, 1);
+        setenv("VFIOD_LIBVIRT_RUN_DIR", lv, 1);
+        snprintf(fx->config, sizeof(fx->config), "%s/vfiod.conf", fx->dir);
+        fx->k = fake_kernel_new(&(FakeScenario) { .functions = lent, .n_functions = ELEMENTSOF(lent) });
+        fx->event = sd_event_ref(loop);
+        *state = fx;
+        return 0;
+}
+
+static int teardown(void **state) {
+        Fixture *fx = *state;
+        daemon_free(fx->d);
+        sd_event_unref(fx->event);
+        fake_kernel_free(fx->k);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+        assert_int_equal(system(cmd), 0);
+        free(fx);
+        return 0;
+}
+
+static void write_config(Fixture *fx, const char *text) {
+        FILE *f = fopen(fx->config, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Runs the loop until cond() holds or the deadline passes: the test waits
+ * for what the daemon does, never for a fixed time. */
+static bool run_until(Fixture *fx, bool (*cond)(Fixture *), unsigned timeout_ms) {
+        usec_t deadline = now_usec() + (usec_t) timeout_ms * USEC_PER_MSEC;
+        while (!cond(fx)) {
+                usec_t n = now_usec();
+                if (n >= deadline)
+                        return false;
+                assert_true(sd_event_run(fx->event, deadline - n) >= 0);
+        }
+        return true;
+}
+
+static bool driver_is(Fixture *fx, const char *address, const char *want) {
+        char *d = fake_kernel_driver(fx->k, address);
+        bool r = d && streq(d, want);
+        free(d);
+        return r;
+}
+
+static bool gpu_on_host(Fixture *fx) {
+        return daemon_recoveries(fx->d) > 0 && daemon_owner(fx->d) == OWNER_HOST;
+}
+
+static bool vfio_owned(Fixture *fx) {
+        return daemon_owner(fx->d) == OWNER_VFIO;
+}
+
+static void destroy_domain(const char *name) {
+        virConnectPtr c = virConnectOpen("test:///default");
+        assert_non_null(c);
+        virDomainPtr dom = virDomainLookupByName(c, name);
+        assert_non_null(dom);
+        assert_int_equal(virDomainDestroy(dom), 0);
+        virDomainFree(dom);
+        virConnectClose(c);
+}
+
+/* The VM runs with the GPU; it is destroyed; vfiod gives the GPU back by itself. */
+static void test_domain_stop_gives_back(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n[Handoff]\nOrphanGraceSec=1min\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
+        assert_non_null(strstr(daemon_status(fx->d), "lent to test"));
+
+        /* A second connection to the same in-process test driver: its events
+         * reach vfiod's connection through the sd-event loop. */
+        destroy_domain("test");
+        assert_true(run_until(fx, gpu_on_host, 10000));
+        assert_true(driver_is(fx, GPU, "nvidia"));
+        assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
+        assert_non_null(strstr(daemon_status(fx->d), "on the host (nvidia)"));
+        assert_int_equal(daemon_recoveries(fx->d), 1);
+}
+
+/* On vfio-pci with no domain: given back after OrphanGraceSec, not before,
+ * and never while a process holds /dev/vfio/N. */
+static void test_orphan_grace_and_holder(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[VM]\nDomain=nosuchvm\nURI=test:///default\n[Handoff]\nOrphanGraceSec=500ms\n");
+
+        /* A process (think: a QEMU outside libvirt) holds the group node. */
+        char node[64];
+        snprintf(node, sizeof(node), "/dev/vfio/%d", GROUP);
+        int ready[2], release[2];
+        assert_int_equal(pipe(ready), 0);
+        assert_int_equal(pipe(release), 0);
+        pid_t holder = fork();
+        assert_true(holder >= 0);
+        if (holder == 0) {
+                close(ready[0]);
+                close(release[1]);
+                int fd = open(node, O_RDONLY | O_CLOEXEC);
+                char c = fd >= 0 ? 'y' : 'n';
+                if (write(ready[1], &c, 1) != 1)
+                        _exit(2);
+                while (read(release[0], &c, 1) < 0 && errno == EINTR)
+                        ;
+                _exit(0);
+        }
+        close(ready[1]);
+        close(release[0]);
+        struct pollfd p = { .fd = ready[0], .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        char c = 0;
+        assert_int_equal(read(ready[0], &c, 1), 1);
+        assert_int_equal(c, 'y');
+
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_non_null(strstr(daemon_status(fx->d), "in use by"));
+
+        /* Let the holder go: its exit (a pidfd) wakes vfiod, the grace runs,
+         * and only then the GPU comes back. */
+        usec_t released = now_usec();
+        close(release[1]);
+        assert_true(run_until(fx, gpu_on_host, 10000));
+        assert_true(now_usec() - released >= 500 * USEC_PER_MSEC);
+        assert_true(driver_is(fx, GPU, "nvidia"));
+        assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
+        assert_int_equal(waitpid(holder, NULL, 0), holder);
+        close(ready[0]);
+}
+
+/* A running domain keeps the GPU: vfiod never takes it from a VM. */
+static void test_running_domain_keeps_gpu(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n[Handoff]\nOrphanGraceSec=100ms\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_true(run_until(fx, vfio_owned, 1000));
+        /* Several grace periods pass: still the VM's. */
+        usec_t until = now_usec() + 400 * USEC_PER_MSEC;
+        while (now_usec() < until)
+                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+        assert_true(driver_is(fx, AUDIO, "vfio-pci"));
+        assert_int_equal(daemon_recoveries(fx->d), 0);
+}
+
+/* An invalid configuration is refused with one line and nothing starts. */
+static void test_bad_config(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[VM]\nDomain=test\nBogus=1\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), -EINVAL);
+        assert_null(fx->d);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(int argc, char **argv) {
+        const char *preload = getenv("LD_PRELOAD");
+        if (!preload || !strstr(preload, "libumockdev-preload")) {
+                if (getenv("VFIOD_TEST_REEXEC"))
+                        return fprintf(stderr, "umockdev-wrapper did not set up the preload.\n"), 1;
+                setenv("VFIOD_TEST_REEXEC", "1", 1);
+                char **args = calloc((size_t) argc + 2, sizeof(char *));
+                args[0] = (char *) "umockdev-wrapper";
+                for (int i = 0; i < argc; i++)
+                        args[i + 1] = argv[i];
+                execvp(args[0], args);
+                return fprintf(stderr, "Run me under umockdev-wrapper: %m\n"), 1;
+        }
+        log_set_max_level(getenv("VFIOD_TEST_DEBUG") ? LOG_DEBUG : LOG_NOTICE);
+
+        /* The daemon takes these through sd-event's signalfd. */
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+
+        assert_int_equal(sd_event_new(&loop), 0);
+        const struct CMUnitTest tests[] = {
+                T(test_domain_stop_gives_back),
+                T(test_orphan_grace_and_holder),
+                T(test_running_domain_keeps_gpu),
+                T(test_bad_config),
+        };
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        sd_event_unref(loop);
+        return r;
+}
