@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,32 +80,21 @@ static int writer_start(SysfsWriter *w) {
                 writer_main(sv[1]);
         }
         close(sv[1]);
-
-        int pidfd = pidfd_open(pid, 0);
-        if (pidfd < 0) {
-                int r = -errno;
-                close(sv[0]);
-                (void) waitpid(pid, NULL, 0);
-                return r;
-        }
-        *w = (SysfsWriter) { .pid = pid, .pidfd = pidfd, .fd = sv[0] };
+        *w = (SysfsWriter) { .pid = pid, .fd = sv[0] };
         return 0;
 }
 
 void sysfs_writer_stop(SysfsWriter *w) {
         if (w->fd >= 0)
                 close(w->fd); /* the writer's recv() sees the end and it exits */
-        if (w->pidfd >= 0) {
-                siginfo_t si;
-                (void) waitid(P_PIDFD, (id_t) w->pidfd, &si, WEXITED);
-                close(w->pidfd);
-        }
+        if (w->pid > 0)
+                while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
         *w = SYSFS_WRITER_INIT;
 }
 
 static void writer_abandon(SysfsWriter *w) {
         close(w->fd);
-        close(w->pidfd);
         *w = SYSFS_WRITER_INIT;
 }
 

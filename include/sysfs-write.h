@@ -13,11 +13,10 @@
  * would keep the whole process from exiting. */
 typedef struct SysfsWriter {
         pid_t pid;
-        int pidfd;
         int fd;
 } SysfsWriter;
 
-#define SYSFS_WRITER_INIT ((SysfsWriter) { .pid = 0, .pidfd = -1, .fd = -1 })
+#define SYSFS_WRITER_INIT ((SysfsWriter) { .pid = 0, .fd = -1 })
 
 /* Returns 0, the write's negative errno, or -ETIME with the writer's pid in
  * ret_stuck_pid: that writer is left where it is and forgotten, and the next

@@ -27,8 +27,11 @@ failed=()
 run() { # NAME COMMAND...
         local name=$1; shift
         local log=$logdir/$name.log start=$SECONDS rc
-        "$@" > "$log" 2>&1 < /dev/null
+        # A hung test must not eat the CI budget; the test binaries block
+        # SIGTERM (they hand signals to sd-event), so KILL.
+        timeout -s KILL "${VFIOD_TEST_TIMEOUT:-900}" "$@" > "$log" 2>&1 < /dev/null
         rc=$?
+        [ $rc = 137 ] && echo "killed after ${VFIOD_TEST_TIMEOUT:-900}s" >> "$log"
         if [ $rc = 0 ]; then
                 pass=$((pass + 1)); printf 'PASS  %-34s %4ds\n' "$name" $((SECONDS - start))
         elif [ $rc = 77 ]; then

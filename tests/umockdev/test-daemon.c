@@ -238,6 +238,8 @@ int main(int argc, char **argv) {
                 return fprintf(stderr, "Run me under umockdev-wrapper: %m\n"), 1;
         }
         log_set_max_level(getenv("VFIOD_TEST_DEBUG") ? LOG_DEBUG : LOG_NOTICE);
+        if (argc > 1)
+                cmocka_set_test_filter(argv[1]);  /* e.g. test_vanish */
 
         /* The daemon takes these through sd-event's signalfd. */
         sigset_t ss;

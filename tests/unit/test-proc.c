@@ -364,7 +364,7 @@ static void test_holders_real(void **state) {
         assert_non_null(startswith(text, prefix));
         assert_non_null(strstr(text, f->node_a));
 
-        assert_int_equal(holders_drain(&l, 30 * USEC_PER_SEC), 0);
+        assert_int_equal(holders_drain(&l, 3 * USEC_PER_SEC), 0);
 
         /* It is gone (a zombie until reaped) and went by SIGTERM. */
         int status;
