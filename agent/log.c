@@ -20,12 +20,16 @@ int log_get_max_level(void) {
         return max_level;
 }
 
-/* systemd sets JOURNAL_STREAM=dev:ino for services whose stderr is the journal. */
+/* systemd sets JOURNAL_STREAM=dev:ino for services whose stderr is the
+ * journal; VFIOD_LOG_TARGET=journal|console overrides (tests, debugging). */
 bool log_to_journal(void) {
         if (to_journal >= 0)
                 return to_journal;
 
         to_journal = 0;
+        const char *t = getenv("VFIOD_LOG_TARGET");
+        if (t && (streq(t, "journal") || streq(t, "console")))
+                return (to_journal = streq(t, "journal"));
         const char *e = getenv("JOURNAL_STREAM");
         struct stat st;
         uint64_t dev, ino;
