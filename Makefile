@@ -38,7 +38,7 @@ UMOCK_SRC := $(wildcard tests/umockdev/test-*.c)
 UMOCK_BIN := $(patsubst tests/umockdev/%.c,$(BUILD)/tests/%,$(UMOCK_SRC))
 TEST_HELPERS := $(BUILD)/tests/fakekernel.o
 
-.PHONY: all benchdeps check check-fast check-asan check-valgrind check-kernel deps install uninstall clean bench
+.PHONY: all bench-deps check check-fast check-asan check-valgrind check-kernel deps install uninstall clean bench
 all: $(BUILD)/vfiod $(BUILD)/vfioctl
 
 $(BUILD)/agent/%.o: agent/%.c $(wildcard include/*.h) | $(BUILD)/agent
@@ -95,15 +95,14 @@ $(BUILD)/bench/engine-cycles: bench/engine-cycles.c $(LIB)
 bench: all $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles
 	bench/run-bench.sh $(BUILD)
 
-# What the benchmarks need beyond deps: libvirtd and virsh for the comparison.
-bench-deps:
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-	        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+# deps has what the benchmarks need too (libvirtd and virsh for the comparison).
+bench-deps: deps
 
 # Exactly what building and testing need, from Debian's archive.
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \
-        libinih-dev libcmocka-dev libumockdev-dev umockdev valgrind \
-        qemu-system-x86 linux-image-amd64 busybox-static cpio
+        libinih-dev libvirt-dev libcmocka-dev libumockdev-dev umockdev valgrind \
+        qemu-system-x86 linux-image-amd64 busybox-static cpio \
+        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients systemd util-linux
 deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_DEPS)
