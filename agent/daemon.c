@@ -115,6 +115,11 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
                           .direction = d->worker_to_vfio ? "to-vfio" : "to-host",
                           .outcome = handoff_outcome_to_string(outcome),
                           .duration_usec = now_usec() - d->worker_started };
+        /* A stuck give-back is still owed once the write returns; after any
+         * other outcome the orphan grace decides when to try again. */
+        if (!d->worker_to_vfio && outcome != HANDOFF_STUCK)
+                d->give_back_now = false;
+
         switch (outcome) {
         case HANDOFF_DONE:
         case HANDOFF_NOTHING_TO_DO:
@@ -288,8 +293,17 @@ static void reconcile(Daemon *d) {
         }
 
         if (stuck_pid > 0) {
-                set_status(d, OWNER_STUCK, "%s stuck: write of %s by pid %d has not returned; a reboot may be needed",
-                           g->address_str, strna(stuck_what), stuck_pid);
+                /* Its exit is the only sign that the write returned. */
+                HolderList writer = { .items = &(Holder) { .pid = stuck_pid }, .n = 1 };
+                char st = '?';
+                (void) process_state(stuck_pid, &st);
+                watch_holders(d, &writer);
+                if (st == 'D')
+                        set_status(d, OWNER_STUCK, "%s stuck: the write of %s by pid %d hangs in the kernel (state D); "
+                                   "only a reboot can release the device", g->address_str, strna(stuck_what), stuck_pid);
+                else
+                        set_status(d, OWNER_STUCK, "%s stuck: the write of %s by pid %d (state %c) has not returned; "
+                                   "wait, or end process %d", g->address_str, strna(stuck_what), stuck_pid, st, stuck_pid);
                 return;
         }
         if (host == n) {
@@ -345,7 +359,8 @@ static void reconcile(Daemon *d) {
         }
 
         if (d->give_back_now || d->grace_expired || none > 0 || (vfio > 0 && host > 0)) {
-                d->give_back_now = d->grace_expired = false;
+                /* give_back_now stays until the worker reports (on_worker_exit). */
+                d->grace_expired = false;
                 disarm(d->grace_timer);
                 (void) worker_start(d, false);
                 return;

@@ -75,7 +75,7 @@ static int write_attr(Handoff *h, PciFunction *f, const char *path, const char *
                     f->address_str, what, (double) timeout / USEC_PER_SEC, pid, state,
                     state == 'D' ? " (uninterruptible: the kernel driver holds it)" : "",
                     state == 'D' ? "Nothing but a reboot can release it: save your work and reboot."
-                                 : "If it returns, run the command again.");
+                                 : "Nothing more is written to this device until it returns.");
         return -ETIME;
 }
 
@@ -200,9 +200,14 @@ static HandoffOutcome preflight(Handoff *h, bool taking) {
                 if (stuck_check(f->address_str, &pid, &what) > 0) {
                         char st = '?';
                         (void) process_state(pid, &st);
-                        set_message(h, "%s is stuck: the write of %s by pid %d (state %c) has not returned. %s",
-                                    f->address_str, what, pid, st,
-                                    st == 'D' ? "Only a reboot can release it." : "Wait for it, or end pid it.");
+                        if (st == 'D')
+                                set_message(h, "%s is stuck: the write of %s by pid %d has not returned; the kernel "
+                                            "holds it (state D), and only a reboot can release the device.",
+                                            f->address_str, what, pid);
+                        else
+                                set_message(h, "%s is stuck: the write of %s by pid %d (state %c) has not returned. "
+                                            "Wait for it, or end process %d (kill %d).",
+                                            f->address_str, what, pid, st, pid, pid);
                         return HANDOFF_STUCK;
                 }
                 if (!taking)

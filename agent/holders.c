@@ -49,14 +49,18 @@ int proc_stat_state(const char *stat, char *ret) {
         return 0;
 }
 
-/* A zombie has exited: only its parent's wait is missing. */
-static bool process_alive(pid_t pid) {
-        char p[64], state;
+int process_state(pid_t pid, char *ret) {
         _cleanup_free_ char *stat = NULL;
+        char p[64];
         snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-        if (read_one_line_file(p, &stat) < 0 || proc_stat_state(stat, &state) < 0)
-                return false;
-        return state != 'Z' && state != 'X';
+        int r = read_full_file(p, &stat, NULL);
+        return r < 0 ? r : proc_stat_state(stat, ret);
+}
+
+bool process_alive(pid_t pid) {
+        char state;
+        /* A zombie has exited: only its parent's wait is missing. */
+        return pid > 0 && process_state(pid, &state) >= 0 && state != 'Z' && state != 'X';
 }
 
 typedef struct NodeId {

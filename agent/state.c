@@ -10,6 +10,7 @@
 #include <sys/file.h>
 
 #include "fileio.h"
+#include "holders.h"
 #include "log.h"
 #include "strv.h"
 
@@ -123,8 +124,9 @@ int stuck_check(const char *function, pid_t *ret_pid, char **ret_what) {
         if (r < 0)
                 return r;
 
-        /* The writer exits as soon as its write returns: gone means done. */
-        if (sscanf(text, "%d %n", &pid, &n) != 1 || pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)) {
+        /* The writer exits as soon as its write returns: gone (or a zombie
+         * nobody reaped yet) means done. */
+        if (sscanf(text, "%d %n", &pid, &n) != 1 || !process_alive(pid)) {
                 (void) unlink(path);
                 return 0;
         }

@@ -19,14 +19,6 @@
 
 #define REQUEST_MAX (PATH_MAX + 256)
 
-int process_state(pid_t pid, char *ret) {
-        _cleanup_free_ char *stat = NULL;
-        char p[64];
-        snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-        int r = read_full_file(p, &stat, NULL);
-        return r < 0 ? r : proc_stat_state(stat, ret);
-}
-
 static int32_t write_one(const char *path, const char *value) {
         int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)

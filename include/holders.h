@@ -32,6 +32,10 @@ char *holders_format(const HolderList *l);
 /* Parsers for /proc/PID/status and /proc/PID/stat. */
 int proc_status_uid(const char *status, uid_t *ret);
 int proc_stat_state(const char *stat, char *ret);
+/* One letter from /proc/PID/stat: R, S, D, Z ... */
+int process_state(pid_t pid, char *ret);
+/* Running or sleeping: not gone and not a zombie. */
+bool process_alive(pid_t pid);
 
 /* Sends SIGTERM to each holder and waits up to timeout for all to exit. */
 int holders_drain(const HolderList *l, uint64_t timeout_usec);

@@ -28,5 +28,3 @@ void sysfs_writer_stop(SysfsWriter *w);
 /* One write with a writer of its own. */
 int sysfs_write_deadline(const char *path, const char *value, usec_t timeout, pid_t *ret_stuck_pid);
 
-/* One letter from /proc/PID/stat: R, S, D, Z ... */
-int process_state(pid_t pid, char *ret);

@@ -40,7 +40,7 @@ typedef struct FakeFn {
 
 typedef struct FakeDriver {
         char *name;
-        bool hung;        /* unbind is a FIFO; set before the thread starts, never changed */
+        bool hung;        /* unbind is a FIFO; changed only with `busy` held */
         bool released;    /* its read end was opened (the test's thread only) */
         int wd;
 } FakeDriver;
@@ -646,14 +646,16 @@ int fake_kernel_release_hung(FakeKernel *k, unsigned timeout_ms) {
                 char *ddir = driver_dir(k, d->name);
                 char *path = path_join(ddir, "unbind");
                 int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-                g_free(path);
-                g_free(ddir);
-                if (fd < 0)
+                if (fd < 0) {
+                        g_free(path);
+                        g_free(ddir);
                         continue;
+                }
                 /* POLLHUP once a writer has come and gone; a FIFO nobody ever
                  * opened for writing does not report it. */
                 int64_t deadline = g_get_monotonic_time() + (int64_t) timeout_ms * 1000;
-                bool got = false;
+                char written[256] = "";
+                size_t len = 0;
                 for (;;) {
                         int64_t left = deadline - g_get_monotonic_time();
                         if (left <= 0)
@@ -664,15 +666,32 @@ int fake_kernel_release_hung(FakeKernel *k, unsigned timeout_ms) {
                                 continue;
                         if (r <= 0)
                                 break;
-                        char buf[256];
-                        ssize_t n = read(fd, buf, sizeof(buf));
+                        ssize_t n = read(fd, written + len, sizeof(written) - 1 - len);
                         if (n > 0)
-                                got = true;
+                                len += (size_t) n;
                         if (n == 0 && (p.revents & POLLHUP))
                                 break;
                 }
                 close(fd);
-                released += got;
+                written[len] = 0;
+
+                /* The driver's unbind finally ran: the device is unbound, and
+                 * from now on this driver unbinds at once, like any other. */
+                pthread_mutex_lock(&busy);
+                char *tmp = path_join(ddir, ".unbind.new");
+                write_file(tmp, "");
+                if (rename(tmp, path) < 0)  /* a rename: no IN_CLOSE_WRITE on unbind, no write counted */
+                        die("rename %s: %m", tmp);
+                d->hung = false;
+                g_strstrip(written);
+                FakeFn *f = len > 0 ? fn_find(k, written) : NULL;
+                if (f && g_strcmp0(f->driver, d->name) == 0)
+                        do_unbind(k, f);
+                pthread_mutex_unlock(&busy);
+                g_free(tmp);
+                g_free(path);
+                g_free(ddir);
+                released += len > 0;
         }
         return released;
 }

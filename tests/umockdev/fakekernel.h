@@ -63,6 +63,7 @@ int fake_kernel_sync(FakeKernel *k, unsigned timeout_ms);
 unsigned fake_kernel_writes(FakeKernel *k);
 
 /* Opens the read end of each hung unbind FIFO, so that the writer blocked on
- * it completes; waits up to timeout_ms for it to close. Returns how many
- * writers were released. */
+ * it completes; waits up to timeout_ms for it to close. Then the unbind takes
+ * effect (the device it named loses its driver) and later unbinds of that
+ * driver work at once. Returns how many writers were released. */
 int fake_kernel_release_hung(FakeKernel *k, unsigned timeout_ms);

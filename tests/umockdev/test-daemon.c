@@ -213,6 +213,54 @@ static void test_running_domain_keeps_gpu(void **state) {
         assert_int_equal(daemon_recoveries(fx->d), 0);
 }
 
+static bool stuck(Fixture *fx) {
+        return daemon_owner(fx->d) == OWNER_STUCK;
+}
+
+/* The give-back's unbind from vfio-pci never returns: vfiod reports the GPU
+ * stuck (the writer's pid, what to do), starts nothing else on it and keeps
+ * serving; when the write returns, it finishes the give-back by itself. */
+static void test_stuck_unbind(void **state) {
+        Fixture *fx = *state;
+        fake_kernel_free(fx->k);
+        fx->k = fake_kernel_new(&(FakeScenario) { .functions = lent, .n_functions = ELEMENTSOF(lent),
+                                                  .hung_unbind_driver = "vfio-pci" });
+        write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n"
+                         "[Handoff]\nOrphanGraceSec=1min\nUnbindTimeoutSec=1s\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
+
+        destroy_domain("test");
+        usec_t t0 = now_usec();
+        assert_true(run_until(fx, stuck, 10000));
+        assert_true(now_usec() - t0 >= USEC_PER_SEC);  /* the deadline passed first */
+        const char *st = daemon_status(fx->d);
+        assert_non_null(strstr(st, "stuck"));
+        assert_non_null(strstr(st, "/sys/bus/pci/drivers/vfio-pci/unbind"));
+        assert_non_null(strstr(st, "by pid "));
+        assert_non_null(strstr(st, "end process"));  /* state S here; D would say reboot */
+
+        /* Nothing more is written to the device while the write hangs, and
+         * the loop keeps serving: uevents from elsewhere, a config reload. */
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        unsigned writes = fake_kernel_writes(fx->k);
+        umockdev_testbed_uevent(fake_kernel_testbed(fx->k), "/sys/devices/pci0000:00/0000:00:02.0", "change");
+        assert_int_equal(kill(getpid(), SIGHUP), 0);
+        usec_t until = now_usec() + 300 * USEC_PER_MSEC;
+        while (now_usec() < until)
+                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        assert_true(stuck(fx));
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), writes);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+
+        /* The write returns: the writer's exit wakes vfiod, which finishes the give-back. */
+        assert_int_equal(fake_kernel_release_hung(fx->k, 5000), 1);
+        assert_true(run_until(fx, gpu_on_host, 10000));
+        assert_true(driver_is(fx, GPU, "nvidia"));
+        assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
+}
+
 /* An invalid configuration is refused with one line and nothing starts. */
 static void test_bad_config(void **state) {
         Fixture *fx = *state;
@@ -254,6 +302,7 @@ int main(int argc, char **argv) {
                 T(test_domain_stop_gives_back),
                 T(test_orphan_grace_and_holder),
                 T(test_running_domain_keeps_gpu),
+                T(test_stuck_unbind),
                 T(test_bad_config),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 
 #include "fileio.h"
 #include "macro.h"
+#include "holders.h"
 #include "sysfs-write.h"
 #include "time-util.h"
 
