@@ -37,6 +37,8 @@ struct Daemon {
         sd_event_source *reconcile_source;   /* defer: many events, one reconcile */
         sd_event_source *grace_timer;        /* orphaned on vfio-pci: give back when it fires */
         sd_event_source *retry_timer;        /* another process holds the handoff lock */
+        sd_event_source *backoff_timer;      /* a handoff failed: no new one until it fires */
+        unsigned failures;                   /* handoffs failed in a row */
         bool grace_expired;
         bool give_back_now;                  /* the domain stopped: no grace */
 
@@ -56,6 +58,8 @@ struct Daemon {
 };
 
 static void reconcile_soon(Daemon *d);
+static void arm_timer(Daemon *d, sd_event_source **s, usec_t after, sd_event_time_handler_t cb);
+static int on_backoff(sd_event_source *s, uint64_t usec, void *userdata);
 
 const char *daemon_status(Daemon *d) {
         return d->status;
@@ -120,6 +124,18 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
         if (!d->worker_to_vfio && outcome != HANDOFF_STUCK)
                 d->give_back_now = false;
 
+        /* A handoff that failed is not retried at once: the same failure
+         * would repeat in a tight loop. 2 s, doubling, at most 5 min. */
+        if (outcome == HANDOFF_DONE || outcome == HANDOFF_NOTHING_TO_DO)
+                d->failures = 0;
+        else if (outcome != HANDOFF_STUCK && outcome != HANDOFF_REFUSED_IN_USE) {
+                usec_t wait = (2 * USEC_PER_SEC) << (d->failures < 8 ? d->failures : 8);
+                if (wait > 300 * USEC_PER_SEC)
+                        wait = 300 * USEC_PER_SEC;
+                d->failures++;
+                arm_timer(d, &d->backoff_timer, wait, on_backoff);
+        }
+
         switch (outcome) {
         case HANDOFF_DONE:
         case HANDOFF_NOTHING_TO_DO:
@@ -147,6 +163,11 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
         return 0;
 }
 
+static int on_backoff(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        reconcile_soon(userdata);
+        return 0;
+}
+
 _Noreturn static void worker_main(Daemon *d, bool to_vfio, int fd) {
         _cleanup_close_ int lock = -1;
         HandoffOutcome o;
@@ -166,8 +187,17 @@ _Noreturn static void worker_main(Daemon *d, bool to_vfio, int fd) {
         _exit(0);
 }
 
+static bool backing_off(Daemon *d) {
+        return d->backoff_timer && sd_event_source_get_enabled(d->backoff_timer, NULL) > 0;
+}
+
 static int worker_start(Daemon *d, bool to_vfio) {
         int p[2];
+
+        if (backing_off(d)) {
+                log_debug("The last handoff failed; the next waits for the back-off timer.");
+                return 0;
+        }
         if (pipe2(p, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create a pipe: %m");
 
@@ -266,6 +296,7 @@ static void watch_holders(Daemon *d, const HolderList *l) {
 static void reconcile(Daemon *d) {
         Gpu *g = d->gpu;
         size_t vfio = 0, host = 0, none = 0, n = 0;
+        bool dirty = false;  /* a handoff cut short left overrides or its record */
         const char *host_driver = NULL;
         _cleanup_free_ char *stuck_what = NULL;
         pid_t stuck_pid = 0;
@@ -281,6 +312,8 @@ static void reconcile(Daemon *d) {
                 n++;
                 if (!stuck_pid)
                         (void) stuck_check(f->address_str, &stuck_pid, &stuck_what);
+                if (f->driver_override)
+                        dirty = true;
                 if (!f->driver)
                         none++;
                 else if (streq(f->driver, VFIO_DRIVER))
@@ -306,7 +339,9 @@ static void reconcile(Daemon *d) {
                                    "wait, or end process %d", g->address_str, strna(stuck_what), stuck_pid, st, stuck_pid);
                 return;
         }
-        if (host == n) {
+        if (host == n && handoff_state_exists(g->address_str))
+                dirty = true;
+        if (host == n && !dirty) {
                 disarm(d->grace_timer);
                 d->grace_expired = d->give_back_now = false;
                 set_status(d, OWNER_HOST, "%s on the host (%s)", g->address_str, strna(host_driver));
@@ -323,8 +358,8 @@ static void reconcile(Daemon *d) {
         if (ds == DOMAIN_UNKNOWN) {
                 /* Never take the GPU from a VM we cannot see. */
                 set_status(d, vfio == n ? OWNER_VFIO : OWNER_INCOMPLETE,
-                           "%s on vfio-pci; libvirt unreachable, waiting to learn whether %s runs",
-                           g->address_str, domain_name(d));
+                           "%s %s; libvirt unreachable, waiting to learn whether %s runs",
+                           g->address_str, vfio == n ? "on vfio-pci" : "part-way through a handoff", domain_name(d));
                 return;
         }
 
@@ -339,8 +374,8 @@ static void reconcile(Daemon *d) {
                 close(lock); /* the worker takes it for itself */
 
         if (ds == DOMAIN_ACTIVE) {
-                /* Running, but the GPU is half-moved (vfiod died mid-handoff):
-                 * finish the move towards the VM, which has its devices open. */
+                /* Running, but a handoff to it was cut short (its process was
+                 * killed): finish the move towards the VM. */
                 (void) worker_start(d, true);
                 return;
         }
@@ -358,7 +393,7 @@ static void reconcile(Daemon *d) {
                 return;
         }
 
-        if (d->give_back_now || d->grace_expired || none > 0 || (vfio > 0 && host > 0)) {
+        if (d->give_back_now || d->grace_expired || none > 0 || host > 0) {
                 /* give_back_now stays until the worker reports (on_worker_exit). */
                 d->grace_expired = false;
                 disarm(d->grace_timer);
@@ -537,6 +572,7 @@ Daemon *daemon_free(Daemon *d) {
         sd_event_source_disable_unref(d->reconcile_source);
         sd_event_source_disable_unref(d->grace_timer);
         sd_event_source_disable_unref(d->retry_timer);
+        sd_event_source_disable_unref(d->backoff_timer);
         sd_event_source_disable_unref(d->worker_source);
         sd_event_source_disable_unref(d->monitor_source);
         if (d->worker_pipe >= 0)

@@ -465,7 +465,9 @@ HandoffOutcome handoff_to_host(Handoff *h) {
         (void) gpu_refresh(g);
         if ((o = preflight(h, false)) != _HANDOFF_OUTCOME_MAX)
                 return o;
-        if (all_on(g, false)) {
+        /* On the host, unless a handoff to vfio-pci was cut short (its record
+         * is there: services it stopped, overrides it wrote): finish undoing it. */
+        if (all_on(g, false) && !handoff_state_exists(g->address_str)) {
                 set_message(h, "%s is already on its host drivers.", g->address_str);
                 return HANDOFF_NOTHING_TO_DO;
         }

@@ -93,6 +93,11 @@ int handoff_state_remove(const char *gpu) {
         return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+bool handoff_state_exists(const char *gpu) {
+        _cleanup_free_ char *path = NULL;
+        return state_path(gpu, ".state", &path) >= 0 && access(path, F_OK) >= 0;
+}
+
 const char *handoff_state_driver(const HandoffState *s, const char *function) {
         STRV_FOREACH(d, s->drivers) {
                 const char *v = startswith(*d, function);

@@ -23,6 +23,8 @@ int handoff_state_save(const char *gpu, const HandoffState *s);
 /* -ENOENT when there is none. */
 int handoff_state_load(const char *gpu, HandoffState *ret);
 int handoff_state_remove(const char *gpu);
+/* A handoff to vfio-pci began and was neither given back nor rolled back. */
+bool handoff_state_exists(const char *gpu);
 /* The driver the function had before the handoff, or NULL. */
 const char *handoff_state_driver(const HandoffState *s, const char *function);
 

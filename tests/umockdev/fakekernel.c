@@ -63,6 +63,9 @@ struct FakeKernel {
         pthread_cond_t cond;
         unsigned writes;
         unsigned sync_requested, sync_done;
+        unsigned break_at;     /* pause before handling this write; 0: never */
+        bool paused, resumed;
+        unsigned changes;      /* writes handled: wakes fake_kernel_wait() */
 };
 
 /* Held by the kernel thread whenever it is not asleep in poll(), and by
@@ -362,10 +365,25 @@ static void handle_probe(FakeKernel *k) {
                 do_bind(k, f, target);
 }
 
+/* Called by the kernel thread (holding `busy`) before it handles a write. */
 static void count_write(FakeKernel *k) {
         pthread_mutex_lock(&k->lock);
         k->writes++;
+        if (k->break_at == 0 || k->writes != k->break_at) {
+                pthread_mutex_unlock(&k->lock);
+                return;
+        }
+        /* A breakpoint: the write is made but the kernel has not acted on it
+         * yet. Let go of `busy` while waiting, so that the test can fork. */
+        k->paused = true;
+        pthread_cond_broadcast(&k->cond);
+        pthread_mutex_unlock(&busy);
+        while (!k->resumed)
+                pthread_cond_wait(&k->cond, &k->lock);
+        k->paused = k->resumed = false;
+        k->break_at = 0;
         pthread_mutex_unlock(&k->lock);
+        pthread_mutex_lock(&busy);
 }
 
 static void handle_event(FakeKernel *k, const struct inotify_event *ev) {
@@ -436,6 +454,10 @@ static void *kernel_thread(void *userdata) {
                         off += (ssize_t) (sizeof(struct inotify_event) + ev->len);
                 }
                 pthread_mutex_unlock(&busy);
+                pthread_mutex_lock(&k->lock);
+                k->changes++;
+                pthread_cond_broadcast(&k->cond);
+                pthread_mutex_unlock(&k->lock);
         }
         return NULL;
 }
@@ -699,6 +721,7 @@ int fake_kernel_release_hung(FakeKernel *k, unsigned timeout_ms) {
 void fake_kernel_free(FakeKernel *k) {
         if (!k)
                 return;
+        fake_kernel_resume(k);
         if (k->running) {
                 char c = 0;
                 if (write(k->stop_pipe[1], &c, 1) != 1)
@@ -780,6 +803,62 @@ bool fake_kernel_vfio_node(FakeKernel *k, int group) {
         bool r = access(p, F_OK) >= 0;
         g_free(p);
         return r;
+}
+
+static struct timespec deadline_ts(unsigned timeout_ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += timeout_ms / 1000;
+        ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+        }
+        return ts;
+}
+
+void fake_kernel_break_at(FakeKernel *k, unsigned nth) {
+        pthread_mutex_lock(&k->lock);
+        k->break_at = nth ? k->writes + nth : 0;
+        pthread_mutex_unlock(&k->lock);
+}
+
+int fake_kernel_wait_break(FakeKernel *k, unsigned timeout_ms) {
+        struct timespec ts = deadline_ts(timeout_ms);
+        int r = 0;
+        pthread_mutex_lock(&k->lock);
+        while (!k->paused && r == 0)
+                r = pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+        bool ok = k->paused;
+        pthread_mutex_unlock(&k->lock);
+        return ok ? 0 : -ETIMEDOUT;
+}
+
+void fake_kernel_resume(FakeKernel *k) {
+        pthread_mutex_lock(&k->lock);
+        if (k->paused)
+                k->resumed = true;
+        k->break_at = 0;
+        pthread_cond_broadcast(&k->cond);
+        pthread_mutex_unlock(&k->lock);
+}
+
+int fake_kernel_wait(FakeKernel *k, bool (*done)(FakeKernel *k, void *userdata), void *userdata, unsigned timeout_ms) {
+        struct timespec ts = deadline_ts(timeout_ms);
+        for (;;) {
+                pthread_mutex_lock(&k->lock);
+                unsigned seen = k->changes;
+                pthread_mutex_unlock(&k->lock);
+                if (done(k, userdata))
+                        return 0;
+                int r = 0;
+                pthread_mutex_lock(&k->lock);
+                while (k->changes == seen && r == 0)
+                        r = pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+                pthread_mutex_unlock(&k->lock);
+                if (r != 0)
+                        return done(k, userdata) ? 0 : -ETIMEDOUT;
+        }
 }
 
 int fake_kernel_sync(FakeKernel *k, unsigned timeout_ms) {

@@ -59,6 +59,18 @@ bool fake_kernel_vfio_node(FakeKernel *k, int group);
 /* Waits until the kernel thread has handled every write made before the
  * call; 0, or -ETIMEDOUT. */
 int fake_kernel_sync(FakeKernel *k, unsigned timeout_ms);
+/* A breakpoint: the kernel stops before it acts on the nth write from now
+ * (it has been made: the writer went on), until fake_kernel_resume(). For
+ * killing the writer's side at every step. nth 0 clears it. */
+void fake_kernel_break_at(FakeKernel *k, unsigned nth);
+/* Waits until the kernel stopped at the breakpoint: 0, or -ETIMEDOUT. */
+int fake_kernel_wait_break(FakeKernel *k, unsigned timeout_ms);
+void fake_kernel_resume(FakeKernel *k);
+
+/* Waits until done() holds, looking again after each batch of writes the
+ * kernel handles: 0, or -ETIMEDOUT. */
+int fake_kernel_wait(FakeKernel *k, bool (*done)(FakeKernel *k, void *userdata), void *userdata, unsigned timeout_ms);
+
 /* Writes to driver_override, bind, unbind and drivers_probe handled so far. */
 unsigned fake_kernel_writes(FakeKernel *k);
 

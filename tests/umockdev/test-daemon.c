@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -42,6 +43,18 @@ static const FakePciFunction lent[] = {
           .boot_vga = -1, .iommu_group = GROUP, .driver = "vfio-pci", .override = "vfio-pci",
           .native = "snd_hda_intel" },
 };
+
+static const FakePciFunction on_host[] = {
+        { .address = "0000:00:01.0", .vendor = 0x8086, .device = 0xa70d, .class = 0x060400, .boot_vga = -1,
+          .iommu_group = 1, .driver = "pcieport" },
+        { .address = "0000:00:02.0", .vendor = 0x8086, .device = 0xa780, .class = 0x030000, .boot_vga = 1,
+          .iommu_group = 0, .driver = "i915" },
+        { .address = GPU, .parent = "0000:00:01.0", .vendor = 0x10de, .device = 0x2203, .class = 0x030000,
+          .boot_vga = 0, .iommu_group = GROUP, .driver = "nvidia" },
+        { .address = AUDIO, .parent = "0000:00:01.0", .vendor = 0x10de, .device = 0x1aef, .class = 0x040300,
+          .boot_vga = -1, .iommu_group = GROUP, .driver = "snd_hda_intel" },
+};
+static const char *const vfio_driver[] = { "vfio-pci", NULL };
 
 /* libvirt takes one event implementation per process: one loop for all tests. */
 static sd_event *loop;
@@ -261,6 +274,128 @@ static void test_stuck_unbind(void **state) {
         assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
 }
 
+/* ---- the real vfiod binary, killed mid-handoff ---- */
+
+/* build/tests/test-daemon -> build/NAME */
+static void built_path(const char *name, char *buf, size_t size) {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        assert_true(n > 0);
+        self[n] = 0;
+        for (int i = 0; i < 2; i++) {
+                char *slash = strrchr(self, '/');
+                assert_non_null(slash);
+                *slash = 0;
+        }
+        assert_true(strlen(self) + 1 + strlen(name) < size);
+        strcpy(buf, self);
+        strcat(buf, "/");
+        strcat(buf, name);
+        assert_int_equal(access(buf, X_OK), 0);
+}
+
+/* vfiod, or vfioctl COMMAND, in a process group of its own, so that it can
+ * be killed with its handoff worker and sysfs writer, as systemd kills a
+ * unit's cgroup. */
+static pid_t spawn(Fixture *fx, const char *name, const char *command) {
+        char path[PATH_MAX];
+        built_path(name, path, sizeof(path));
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                setpgid(0, 0);
+                sigset_t ss;
+                sigemptyset(&ss);
+                sigprocmask(SIG_SETMASK, &ss, NULL);
+                setenv("VFIOD_LOG_TARGET", "console", 1);
+                if (command)
+                        execl(path, path, command, "--config", fx->config, (char *) NULL);
+                else
+                        execl(path, path, "--config", fx->config, (char *) NULL);
+                _exit(127);
+        }
+        setpgid(pid, pid);  /* either side may run first */
+        return pid;
+}
+
+static void kill_group(pid_t pid) {
+        (void) kill(-pid, SIGKILL);  /* vfioctl may have ended: ESRCH */
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
+typedef struct Want {
+        const char *gpu, *audio;
+        int vfio_node;  /* 1: /dev/vfio/N must be there, 0: must not */
+} Want;
+
+static bool drivers_are(FakeKernel *k, void *userdata) {
+        const Want *w = userdata;
+        char *g = fake_kernel_driver(k, GPU), *a = fake_kernel_driver(k, AUDIO);
+        bool ok = streq_ptr(g, w->gpu) && streq_ptr(a, w->audio) && fake_kernel_vfio_node(k, GROUP) == w->vfio_node;
+        free(g);
+        free(a);
+        return ok;
+}
+
+/* One handoff, killed (the process, its handoff worker and its writer)
+ * after the kernel got write number `step` of it but before it acted on it;
+ * a new vfiod must finish or undo it. to-vfio: vfioctl to-vfio is killed,
+ * and the domain runs, so vfiod finishes the move to the VM; to-host: vfiod
+ * itself, giving back an orphaned GPU, is killed and started again. step 0:
+ * nothing killed; returns how many writes the whole handoff made. */
+static unsigned handoff_killed_at(bool to_vfio, unsigned step) {
+        Fixture *fx = NULL;
+        assert_int_equal(setup((void **) &fx), 0);
+        fake_kernel_free(fx->k);
+        if (to_vfio) {
+                /* test:///default's domain "test" runs in every new vfiod. */
+                fx->k = fake_kernel_new(&(FakeScenario) { .functions = on_host, .n_functions = ELEMENTSOF(on_host),
+                                                          .extra_drivers = vfio_driver });
+                write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n");
+        } else {
+                /* No VM configured: on vfio-pci with nobody on it, back to the host at once. */
+                fx->k = fake_kernel_new(&(FakeScenario) { .functions = lent, .n_functions = ELEMENTSOF(lent) });
+                write_config(fx, "[Handoff]\nOrphanGraceSec=1ms\n");
+        }
+        Want want = to_vfio ? (Want) { "vfio-pci", "vfio-pci", 1 } : (Want) { "nvidia", "snd_hda_intel", 0 };
+        const char *what = to_vfio ? "vfioctl to-vfio" : "vfiod giving back";
+
+        if (step > 0)
+                fake_kernel_break_at(fx->k, step);
+        pid_t pid = to_vfio ? spawn(fx, "vfioctl", "to-vfio") : spawn(fx, "vfiod", NULL);
+        if (step > 0) {
+                if (fake_kernel_wait_break(fx->k, 20000) < 0)
+                        fail_msg("%s never made write %u", what, step);
+                kill_group(pid);
+                fake_kernel_resume(fx->k);
+                assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+                pid = spawn(fx, "vfiod", NULL);
+        }
+        if (fake_kernel_wait(fx->k, drivers_are, &want, 20000) < 0) {
+                char *g = fake_kernel_driver(fx->k, GPU), *a = fake_kernel_driver(fx->k, AUDIO);
+                fail_msg("%s killed after write %u: GPU on %s, audio on %s, not %s/%s", what, step,
+                         strna(g), strna(a), want.gpu, want.audio);
+        }
+        unsigned writes = fake_kernel_writes(fx->k);
+        kill_group(pid);
+        assert_int_equal(teardown((void **) &fx), 0);
+        return writes;
+}
+
+/* A handoff killed at every step, both ways: the next vfiod finishes the
+ * move, and no function is left without a driver. */
+static void test_killed_mid_handoff(void **state _unused_) {
+        for (int dir = 0; dir < 2; dir++) {
+                bool to_vfio = dir == 0;
+                unsigned n = handoff_killed_at(to_vfio, 0);
+                assert_true(n >= 6);  /* override, unbind, probe: for each of two functions */
+                for (unsigned step = 1; step <= n; step++)
+                        handoff_killed_at(to_vfio, step);
+                print_message("%s: killed after each of its %u writes, finished by the next vfiod\n",
+                              to_vfio ? "vfioctl to-vfio" : "vfiod's give-back", n);
+        }
+}
+
 /* An invalid configuration is refused with one line and nothing starts. */
 static void test_bad_config(void **state) {
         Fixture *fx = *state;
@@ -303,6 +438,7 @@ int main(int argc, char **argv) {
                 T(test_orphan_grace_and_holder),
                 T(test_running_domain_keeps_gpu),
                 T(test_stuck_unbind),
+                cmocka_unit_test(test_killed_mid_handoff),
                 T(test_bad_config),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
