@@ -28,7 +28,7 @@ set +e
 timeout --foreground -k 5 "$deadline" qemu-system-x86_64 \
         -machine q35 -accel tcg -cpu max -smp 1 -m 1024 \
         -nographic -no-reboot -nic none -serial mon:stdio -monitor none \
-        -device intel-iommu \
+        -device intel-iommu,caching-mode=on \
         -device VGA,bus=pcie.0,addr=0x10 \
         -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x1c,chassis=1,port=1 \
         -device VGA,bus=rp1,addr=0x0.0,multifunction=on \

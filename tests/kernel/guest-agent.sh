@@ -1,0 +1,77 @@
+#!/bin/bash
+# Runs inside the test guest (tests/kernel/run-guest.sh): the whole agent on
+# a real kernel. The "discrete GPU" (bochs VGA + Intel HDA) is lent to a
+# nested QEMU that holds /dev/vfio/N; vfiod keeps it there while QEMU runs,
+# and when QEMU is killed with SIGKILL vfiod gives every function back to
+# bochs-drm and snd_hda_intel with no command typed.
+set -u
+B=${VFIOD_BUILD:-build}
+export VFIOD_RUNTIME_DIR=/run/vfiod VFIOD_MODPROBE_DIR=/run/modprobe.d VFIOD_LOG_TARGET=console
+pass=0 fail=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
+driver() { local l; l=$(readlink "/sys/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# Waits for a line matching PATTERN in FILE (tail -f follows it with inotify).
+wait_line() { timeout "$3" tail -n +1 -f "$2" | grep -q -m 1 -- "$1"; }
+
+modprobe bochs && modprobe snd_hda_intel && modprobe vfio_iommu_type1 ||
+        { echo "not ok - loading bochs, snd_hda_intel and vfio_iommu_type1"; exit 1; }
+
+GPU= IGPU=
+for d in /sys/bus/pci/devices/*; do
+        [ "$(cat "$d/class")" = 0x030000 ] || continue
+        if [ "$(cat "$d/boot_vga")" = 1 ]; then IGPU=${d##*/}; else GPU=${d##*/}; fi
+done
+AUDIO=${GPU%.0}.1
+GROUP=$(basename "$(readlink "/sys/bus/pci/devices/$GPU/iommu_group")")
+echo "# discrete GPU $GPU + $AUDIO in IOMMU group $GROUP; boot display $IGPU"
+
+"$B/vfioctl" to-vfio > /run/out 2>&1; rc=$?
+check "vfioctl to-vfio lends both functions to vfio-pci" \
+        test $rc = 0 -a "$(driver "$GPU") $(driver "$AUDIO")" = "vfio-pci vfio-pci" -a -c "/dev/vfio/$GROUP" ||
+        cat /run/out
+
+# The VM: a nested QEMU (TCG, no network, no OS: it only has to run) with
+# both functions assigned. -daemonize returns once its devices are set up.
+qemu-system-x86_64 -machine q35 -accel tcg -m 64 -nodefaults -no-user-config -nic none \
+        -display none -serial none -monitor none \
+        -device "vfio-pci,host=$GPU" -device "vfio-pci,host=$AUDIO" \
+        -daemonize -pidfile /run/nested.pid > /run/qemu.log 2>&1
+qemu=$(cat /run/nested.pid 2>/dev/null)
+check "a nested QEMU runs with the GPU assigned" test -n "$qemu" -a -d "/proc/${qemu:-0}" || cat /run/qemu.log
+held=no
+for fd in /proc/"${qemu:-0}"/fd/*; do [ "$(readlink "$fd")" = "/dev/vfio/$GROUP" ] && held=yes; done
+check "the nested QEMU holds /dev/vfio/$GROUP" test $held = yes
+
+mkdir -p /run/vfiod
+printf '[GPU]\nAddress=%s\n[Handoff]\nOrphanGraceSec=1s\n' "$GPU" > /run/vfiod/vfiod.conf
+: > /run/vfiod.log
+t0=$(ms)
+"$B/vfiod" --config /run/vfiod/vfiod.conf >> /run/vfiod.log 2>&1 &
+vfiod=$!
+check "vfiod sees the VM's QEMU on /dev/vfio/$GROUP and leaves the GPU to it" \
+        wait_line "in use by $qemu " /run/vfiod.log 60
+echo "# vfiod start-up to its first status: $(( $(ms) - t0 )) ms"
+check "the GPU is still on vfio-pci while the VM runs" \
+        test "$(driver "$GPU") $(driver "$AUDIO")" = "vfio-pci vfio-pci"
+
+# The crash.
+t0=$(ms)
+kill -KILL "$qemu"
+check "after SIGKILL of QEMU, vfiod gives the GPU back by itself" wait_line "Recovered $GPU" /run/vfiod.log 60
+echo "# QEMU killed to GPU back on its host drivers: $(( $(ms) - t0 )) ms (OrphanGraceSec=1s included)"
+check "both functions are back on bochs-drm and snd_hda_intel" \
+        test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
+check "/dev/vfio/$GROUP is gone" test ! -e "/dev/vfio/$GROUP"
+check "vfiod reports the host owning it" wait_line "Status: $GPU on the host (bochs-drm)" /run/vfiod.log 10
+
+kill -TERM "$vfiod"
+wait "$vfiod"; rc=$?
+check "vfiod stops on SIGTERM (exit 0) and leaves the GPU where it is" \
+        test $rc = 0 -a "$(driver "$GPU")" = bochs-drm
+sed 's/^/# vfiod: /' /run/vfiod.log
+
+echo "# guest: $pass passed, $fail failed"
+[ $fail = 0 ]
