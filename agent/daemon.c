@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@ struct Daemon {
         int worker_pipe;
         bool worker_to_vfio;
         usec_t worker_started;
+        usec_t worker_trigger;               /* when the event that started it arrived */
+        usec_t event_pending_since;          /* first event since reconcile() last ran */
         sd_event_source *worker_source;
 
         sd_event_source *holder_sources[8];  /* pidfds of /dev/vfio/N holders: their exit wakes us */
@@ -98,6 +101,7 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
         char buf[4096] = "";
         siginfo_t si = {};
         int outcome = -1;
+        uint64_t first_write = 0;
 
         ssize_t n = read(d->worker_pipe, buf, sizeof(buf) - 1);
         buf[n > 0 ? n : 0] = 0;
@@ -110,7 +114,7 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
         char *msg = strchr(buf, '\n');
         if (msg)
                 *msg++ = 0;
-        if (sscanf(buf, "%d", &outcome) != 1 || outcome < 0 || outcome >= _HANDOFF_OUTCOME_MAX) {
+        if (sscanf(buf, "%d %" SCNu64, &outcome, &first_write) < 1 || outcome < 0 || outcome >= _HANDOFF_OUTCOME_MAX) {
                 outcome = HANDOFF_ROLLBACK_FAILED;
                 msg = "the handoff worker died before it could report";
         }
@@ -118,7 +122,9 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
         EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain,
                           .direction = d->worker_to_vfio ? "to-vfio" : "to-host",
                           .outcome = handoff_outcome_to_string(outcome),
-                          .duration_usec = now_usec() - d->worker_started };
+                          .duration_usec = now_usec() - d->worker_started,
+                          /* vfiod's own part: from the event to the first write to the kernel */
+                          .reaction_usec = first_write > d->worker_trigger ? first_write - d->worker_trigger : 0 };
         /* A stuck give-back is still owed once the write returns; after any
          * other outcome the orphan grace decides when to try again. */
         if (!d->worker_to_vfio && outcome != HANDOFF_STUCK)
@@ -141,8 +147,10 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
         case HANDOFF_NOTHING_TO_DO:
                 if (!d->worker_to_vfio) {
                         d->recoveries++;
-                        log_event(EVENT_RECOVERY, LOG_NOTICE, &f, "Recovered %s: %s (%.1f ms)", d->gpu->address_str,
-                                  strna(msg), (double) f.duration_usec / USEC_PER_MSEC);
+                        log_event(EVENT_RECOVERY, LOG_NOTICE, &f,
+                                  "Recovered: %s (%.1f ms from the event to the first write, %.1f ms in all)",
+                                  strna(msg), (double) f.reaction_usec / USEC_PER_MSEC,
+                                  (double) (now_usec() - d->worker_trigger) / USEC_PER_MSEC);
                 } else
                         log_event(EVENT_HANDOFF_DONE, LOG_NOTICE, &f, "%s", strna(msg));
                 break;
@@ -182,7 +190,7 @@ _Noreturn static void worker_main(Daemon *d, bool to_vfio, int fd) {
                 _exit(0);
         }
         o = to_vfio ? handoff_to_vfio(&h) : handoff_to_host(&h);
-        dprintf(fd, "%d\n%s", o, h.message);
+        dprintf(fd, "%d %" PRIu64 "\n%s", o, (uint64_t) h.first_write, h.message);
         handoff_done(&h);
         _exit(0);
 }
@@ -232,6 +240,7 @@ static int worker_start(Daemon *d, bool to_vfio) {
         d->worker_pipe = p[0];
         d->worker_to_vfio = to_vfio;
         d->worker_started = now_usec();
+        d->worker_trigger = d->event_pending_since ?: d->worker_started;
         set_status(d, OWNER_TRANSITIONING, "%s %s %s", d->gpu->address_str,
                    to_vfio ? "moving to vfio-pci for" : "coming back from", domain_name(d));
         return 0;
@@ -406,11 +415,15 @@ static void reconcile(Daemon *d) {
 }
 
 static int on_reconcile(sd_event_source *s _unused_, void *userdata) {
-        reconcile(userdata);
+        Daemon *d = userdata;
+        reconcile(d);
+        d->event_pending_since = 0;
         return 0;
 }
 
 static void reconcile_soon(Daemon *d) {
+        if (d->event_pending_since == 0)
+                d->event_pending_since = now_usec();
         (void) sd_event_source_set_enabled(d->reconcile_source, SD_EVENT_ONESHOT);
 }
 

@@ -44,8 +44,8 @@ void log_event(EventKind kind, int priority, const EventFields *f, const char *f
                 return;
         }
 
-        char b[10][2304];
-        struct iovec iov[10];
+        char b[11][2304];
+        struct iovec iov[11];
         size_t n = 0;
 #define FIELD(...) (snprintf(b[n], sizeof(b[n]), __VA_ARGS__), iov[n] = (struct iovec) { b[n], strlen(b[n]) }, n++)
         FIELD("MESSAGE=%s", msg);
@@ -63,6 +63,8 @@ void log_event(EventKind kind, int priority, const EventFields *f, const char *f
                 FIELD("VFIOD_DIRECTION=%s", f->direction);
         if (f && f->duration_usec)
                 FIELD("VFIOD_DURATION_USEC=%" PRIu64, f->duration_usec);
+        if (f && f->reaction_usec)
+                FIELD("VFIOD_REACTION_USEC=%" PRIu64, f->reaction_usec);
         if (f && f->holders)
                 FIELD("VFIOD_HOLDERS=%s", f->holders);
 #undef FIELD

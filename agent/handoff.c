@@ -62,6 +62,8 @@ static int write_attr(Handoff *h, PciFunction *f, const char *path, const char *
         }
 
         log_debug("%s: writing '%s' to %s", f->address_str, streq(value, "\n") ? "\\n" : value, path);
+        if (h->first_write == 0)
+                h->first_write = now_usec();
         int r = sysfs_writer_write(&h->writer, path, value, timeout, &pid);
         if (r != -ETIME)
                 return r;

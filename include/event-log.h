@@ -31,6 +31,7 @@ typedef struct EventFields {
         const char *holders;      /* VFIOD_HOLDERS= */
         const char *direction;    /* VFIOD_DIRECTION= to-vfio | to-host */
         uint64_t duration_usec;   /* VFIOD_DURATION_USEC=, 0: none */
+        uint64_t reaction_usec;   /* VFIOD_REACTION_USEC=: from the event to the first sysfs write */
 } EventFields;
 
 const char *event_kind_message_id(EventKind k);

@@ -30,6 +30,7 @@ typedef struct Handoff {
         SysfsWriter writer;      /* runs the sysfs writes that can block */
         bool drain;              /* ask holders to exit (SIGTERM) instead of refusing */
         HandoffState state;      /* what to undo */
+        usec_t first_write;      /* CLOCK_MONOTONIC of the first sysfs write, 0: none yet */
         char message[2048];      /* the outcome in words: the caller reports it, the engine logs only steps */
 } Handoff;
 

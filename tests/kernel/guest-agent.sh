@@ -60,7 +60,7 @@ check "the GPU is still on vfio-pci while the VM runs" \
 # The crash.
 t0=$(ms)
 kill -KILL "$qemu"
-check "after SIGKILL of QEMU, vfiod gives the GPU back by itself" wait_line "Recovered $GPU" /run/vfiod.log 60
+check "after SIGKILL of QEMU, vfiod gives the GPU back by itself" wait_line "Recovered: $GPU" /run/vfiod.log 60
 echo "# QEMU killed to GPU back on its host drivers: $(( $(ms) - t0 )) ms (OrphanGraceSec=1s included)"
 check "both functions are back on bochs-drm and snd_hda_intel" \
         test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
