@@ -95,8 +95,9 @@ $(BUILD)/bench/engine-cycles: bench/engine-cycles.c $(LIB)
 bench: all $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles
 	bench/run-bench.sh $(BUILD)
 
-# deps has what the benchmarks need too (libvirtd and virsh for the comparison).
+# Beyond deps (which has libvirtd and virsh for the comparison): python3 for agent-bench.py.
 bench-deps: deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3
 
 # Exactly what building and testing need, from Debian's archive.
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \

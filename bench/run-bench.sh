@@ -22,3 +22,8 @@ echo "as commands (two per cycle):"
 printf '  %-42s %10s %8s\n' "bare-handoff to-vfio; bare-handoff to-host" "$bare_cmd" "1.00x"
 printf '  %-42s %10s %8s\n' "vfioctl to-vfio; vfioctl to-host" "$ctl" "$(ratio "$ctl" "$bare_cmd")"
 printf '  %-42s %10s %8s\n' "virsh nodedev-detach/-reattach (x2 each)" "${virsh:-n/a}" "$(ratio "${virsh:-0}" "$bare_cmd")"
+
+# The agent: start-up, footprint, idle wakeups, crash recovery (agent-bench.py).
+alog=$top/$build/guest/agent-bench.log
+"$top/tests/kernel/run-guest.sh" "$build" bench/guest-agent-bench.sh "$alog" > /dev/null || true
+grep "^BENCH agent" "$alog" || { echo "bench: the agent bench gave no figures, see $alog"; exit 1; }

@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+# The agent's speed and footprint, on the real kernel of the test guest
+# (bench/guest-agent-bench.sh runs this inside it):
+#   - start-up to READY=1 (sd_notify) with the GPU on its host driver;
+#   - RSS after start-up;
+#   - context switches of the idle agent over IDLE seconds (target: 0);
+#   - a nested QEMU holding the GPU killed with SIGKILL, N times: vfiod's
+#     own part (event to first sysfs write, from its recovery line) and the
+#     whole (the kill to the recovery line).
+# Prints "BENCH name=value" lines.
+#   agent-bench.py BUILD GPU AUDIO GROUP IDLE N
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+build, gpu, audio, group, idle, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+env = dict(os.environ, VFIOD_RUNTIME_DIR="/run/vfiod", VFIOD_MODPROBE_DIR="/run/modprobe.d", VFIOD_LOG_TARGET="console")
+
+
+def driver(addr):
+    try:
+        return os.path.basename(os.readlink(f"/sys/bus/pci/devices/{addr}/driver"))
+    except OSError:
+        return "none"
+
+
+def status_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def vfioctl(cmd):
+    subprocess.run([f"{build}/vfioctl", cmd], env=env, check=True, capture_output=True)
+
+
+os.makedirs("/run/vfiod", exist_ok=True)
+with open("/run/vfiod/bench.conf", "w") as f:
+    f.write(f"[GPU]\nAddress={gpu}\n[Handoff]\nOrphanGraceSec=1ms\n")
+
+# Start-up to READY=1, the GPU on its host driver.
+assert driver(gpu) != "vfio-pci"
+sock_path = "/run/vfiod/notify.sock"
+if os.path.exists(sock_path):
+    os.unlink(sock_path)
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+sock.bind(sock_path)
+t0 = time.monotonic()
+agent = subprocess.Popen([f"{build}/vfiod", "--config", "/run/vfiod/bench.conf"],
+                         env=dict(env, NOTIFY_SOCKET=sock_path), stderr=subprocess.PIPE, text=True)
+sock.settimeout(60)
+while True:
+    msg = sock.recv(4096).decode()
+    if "READY=1" in msg.split("\n"):
+        break
+ready_ms = (time.monotonic() - t0) * 1000
+print(f"BENCH agent_ready_ms={ready_ms:.1f}", flush=True)
+print(f"BENCH agent_rss_kib={status_field(agent.pid, 'VmRSS')} anon={status_field(agent.pid, 'RssAnon')} "
+      f"file={status_field(agent.pid, 'RssFile')}", flush=True)
+
+
+def read_until(pattern, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = agent.stderr.readline()
+        if not line:
+            break
+        m = re.search(pattern, line)
+        if m:
+            return m
+    raise SystemExit(f"agent-bench: no line matching {pattern!r}")
+
+
+read_until(r"Status: .* on the host", 30)
+
+# Idle: nothing happens, nothing should wake it.
+switches = lambda: status_field(agent.pid, "voluntary_ctxt_switches") + status_field(agent.pid, "nonvoluntary_ctxt_switches")
+before = switches()
+time.sleep(idle)  # the measurement itself: a quiet interval
+print(f"BENCH agent_idle_switches={switches() - before} over={idle}s", flush=True)
+
+agent.terminate()
+agent.wait()
+
+# Crashes: the VM's QEMU holds /dev/vfio/N and dies by SIGKILL. vfiod starts
+# once QEMU holds the GPU (it would give back an idle GPU at once).
+reactions, wholes = [], []
+for i in range(n):
+    vfioctl("to-vfio")
+    subprocess.run(["qemu-system-x86_64", "-machine", "q35", "-accel", "tcg", "-m", "64", "-nodefaults",
+                    "-no-user-config", "-nic", "none", "-display", "none", "-serial", "none", "-monitor", "none",
+                    "-device", f"vfio-pci,host={gpu}", "-device", f"vfio-pci,host={audio}",
+                    "-daemonize", "-pidfile", "/run/vfiod/qemu.pid"], check=True)
+    qemu = int(open("/run/vfiod/qemu.pid").read())
+    agent = subprocess.Popen([f"{build}/vfiod", "--config", "/run/vfiod/bench.conf"], env=env,
+                             stderr=subprocess.PIPE, text=True)
+    read_until(rf"in use by {qemu} ", 60)
+    t0 = time.monotonic()
+    os.kill(qemu, signal.SIGKILL)
+    m = read_until(r"Recovered: .*\(([0-9.]+) ms from the event to the first write, ([0-9.]+) ms in all\)", 60)
+    wholes.append((time.monotonic() - t0) * 1000)
+    reactions.append(float(m.group(1)))
+    assert driver(gpu) == "bochs-drm" and driver(audio) == "snd_hda_intel", (driver(gpu), driver(audio))
+    agent.terminate()
+    agent.wait()
+
+mean = lambda xs: sum(xs) / len(xs)
+print(f"BENCH agent_reaction_ms={mean(reactions):.1f} min={min(reactions):.1f} max={max(reactions):.1f} n={n}")
+print(f"BENCH agent_kill_to_host_ms={mean(wholes):.1f} min={min(wholes):.1f} max={max(wholes):.1f} n={n}")
