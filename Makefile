@@ -5,6 +5,8 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 DESTDIR ?=
+# journalctl --update-catalog reads this directory.
+CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 
 PKG_CONFIG ?= pkg-config
 PKGS := libudev libsystemd libpci libkmod inih libvirt
@@ -112,9 +114,11 @@ install: all
 	install -Dm755 $(BUILD)/vfiod $(DESTDIR)$(SBINDIR)/vfiod
 	install -Dm755 $(BUILD)/vfioctl $(DESTDIR)$(BINDIR)/vfioctl
 	install -Dm644 units/vfiod.conf.example $(DESTDIR)/etc/vfiod/vfiod.conf.example
+	install -Dm644 units/vfiod.catalog $(DESTDIR)$(CATALOGDIR)/vfiod.catalog
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/vfiod $(DESTDIR)$(BINDIR)/vfioctl $(DESTDIR)/etc/vfiod/vfiod.conf.example
+	rm -f $(DESTDIR)$(SBINDIR)/vfiod $(DESTDIR)$(BINDIR)/vfioctl $(DESTDIR)/etc/vfiod/vfiod.conf.example \
+	        $(DESTDIR)$(CATALOGDIR)/vfiod.catalog
 
 clean:
 	rm -rf build build-asan

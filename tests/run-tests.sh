@@ -49,6 +49,7 @@ for t in tests/umockdev/test-*.c; do [ -e "$t" ] && umock+=("$(basename "$t" .c)
 if [ $only_kernel = 0 ]; then
         for t in "${unit[@]}"; do run "$t" "$build/tests/$t"; done
         for t in "${umock[@]}"; do run "$t" umockdev-wrapper "$build/tests/$t"; done
+        for t in tests/scripts/test-*.sh; do [ -e "$t" ] && run "$(basename "$t" .sh)" "$t" "$build"; done
         if [ -n "$asan" ]; then
                 # clang links its ASan runtime statically, so umockdev's preload may come first.
                 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:verify_asan_link_order=0
