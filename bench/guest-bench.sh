@@ -49,6 +49,14 @@ if command -v libvirtd > /dev/null && command -v virsh > /dev/null; then
         for d in /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do
                 [ -d "$d" ] && mount -t tmpfs tmpfs "$d"
         done
+        # and its config directory must be writable (it creates secrets/ and more)
+        mkdir -p /run/etc-libvirt && cp -a /etc/libvirt/. /run/etc-libvirt/ && mount --bind /run/etc-libvirt /etc/libvirt
+        # libvirtd's QEMU driver looks its default user up before reading
+        # qemu.conf: give it one (libvirt-daemon-system would), run QEMU as root.
+        for f in passwd group; do cp "/etc/$f" "/run/$f" && mount --bind "/run/$f" "/etc/$f"; done
+        echo 'libvirt-qemu:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin' >> /etc/passwd
+        echo 'libvirt-qemu:x:64055:' >> /etc/group
+        printf 'user = "root"\ngroup = "root"\n' >> /etc/libvirt/qemu.conf
         libvirtd -d --pid-file=/run/libvirtd.pid > /run/libvirtd.log 2>&1
         for _ in $(seq 1 200); do [ -S /var/run/libvirt/libvirt-sock ] && break; sleep 0.1; done
         v() { virsh -q -c qemu:///system "$@" > /dev/null; }
