@@ -462,6 +462,25 @@ static void *kernel_thread(void *userdata) {
         return NULL;
 }
 
+int fake_kernel_require_preload(int argc, char **argv) {
+        const char *preload = getenv("LD_PRELOAD");
+        if (preload && strstr(preload, "libumockdev-preload"))
+                return 0;
+        if (getenv("VFIOD_TEST_REEXEC")) {
+                fprintf(stderr, "umockdev-wrapper did not set up the preload.\n");
+                return -1;
+        }
+        setenv("VFIOD_TEST_REEXEC", "1", 1);
+        char **args = g_new0(char *, (size_t) argc + 2);
+        args[0] = (char *) "umockdev-wrapper";
+        for (int i = 0; i < argc; i++)
+                args[i + 1] = argv[i];
+        execvp(args[0], args);
+        fprintf(stderr, "Run me under umockdev-wrapper: %m\n");
+        g_free(args);
+        return -1;
+}
+
 /* ---- building the testbed ---- */
 
 static void add_function(FakeKernel *k, const FakePciFunction *d) {

@@ -40,6 +40,10 @@ typedef struct FakeScenario {
 
 typedef struct FakeKernel FakeKernel;
 
+/* Re-executes the program under umockdev-wrapper unless its preload is
+ * there already; returns only if it is (0) or on failure (-1, reported). */
+int fake_kernel_require_preload(int argc, char **argv);
+
 /* Builds the testbed (sets $UMOCKDEV_DIR) and starts the kernel thread. Aborts on failure. */
 FakeKernel *fake_kernel_new(const FakeScenario *s);
 /* Stops the thread, releases hung writers, removes the testbed. */

@@ -408,18 +408,8 @@ static void test_bad_config(void **state) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(int argc, char **argv) {
-        const char *preload = getenv("LD_PRELOAD");
-        if (!preload || !strstr(preload, "libumockdev-preload")) {
-                if (getenv("VFIOD_TEST_REEXEC"))
-                        return fprintf(stderr, "umockdev-wrapper did not set up the preload.\n"), 1;
-                setenv("VFIOD_TEST_REEXEC", "1", 1);
-                char **args = calloc((size_t) argc + 2, sizeof(char *));
-                args[0] = (char *) "umockdev-wrapper";
-                for (int i = 0; i < argc; i++)
-                        args[i + 1] = argv[i];
-                execvp(args[0], args);
-                return fprintf(stderr, "Run me under umockdev-wrapper: %m\n"), 1;
-        }
+        if (fake_kernel_require_preload(argc, argv) < 0)
+                return 1;
         log_set_max_level(getenv("VFIOD_TEST_DEBUG") ? LOG_DEBUG : LOG_NOTICE);
         if (argc > 1)
                 cmocka_set_test_filter(argv[1]);  /* e.g. test_vanish */
