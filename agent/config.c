@@ -147,7 +147,7 @@ static int handle(void *user, const char *section, const char *name, const char 
                             streq(name, "OrphanGraceSec")   ? &c->orphan_grace : NULL;
                 if (t) {
                         if (parse_sec(value, t) < 0 || *t == 0)
-                                return FAIL(st, "%s=%s is not a positive time span (expected e.g. 10s or 500ms)", name, value);
+                                return FAIL(st, "%s=%s is not a positive time span (expected e.g. 10s, 500ms or 2min 30s)", name, value);
                         r = 0;
                 } else if (streq(name, "BlockHostModules")) {
                         if (parse_bool(value, &c->block_host_modules) < 0)

@@ -463,6 +463,14 @@ static int reload(Daemon *d) {
                 log_warning("Keeping the configuration in use: %s is not valid.", d->config_path);
                 return 0;
         }
+        /* The GPU is found once, at start-up: a different one is a restart. */
+        if (c->have_address != d->config->have_address || c->have_id != d->config->have_id ||
+            memcmp(&c->address, &d->config->address, sizeof(c->address)) != 0 ||
+            memcmp(&c->id, &d->config->id, sizeof(c->id)) != 0) {
+                log_warning("%s names another GPU: keeping the configuration in use; restart vfiod to manage it.",
+                            d->config_path);
+                return 0;
+        }
         bool vm_changed = !streq_ptr(c->domain, d->config->domain) || !streq_ptr(c->uri, d->config->uri);
         config_free(d->config);
         d->config = TAKE_PTR(c);
@@ -474,14 +482,28 @@ static int reload(Daemon *d) {
         }
         EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain };
         log_event(EVENT_AGENT, LOG_INFO, &f, "Configuration reloaded from %s.", d->config_path);
+        /* A running grace period restarts with the new OrphanGraceSec=. */
+        disarm(d->grace_timer);
         reconcile_soon(d);
         return 0;
 }
+
+static void watch_path(Daemon *d, size_t slot, const char *path, uint32_t mask, sd_event_inotify_handler_t cb);
+
+#define CONFIG_DIR_EVENTS (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE)
 
 static int on_config_change(sd_event_source *s _unused_, const struct inotify_event *ev, void *userdata) {
         Daemon *d = userdata;
         if (ev->len > 0 && !strstr(ev->name, ".conf"))
                 return 0;
+        /* vfiod.conf.d/ made after start-up: watch it from now on. */
+        if ((ev->mask & (IN_CREATE | IN_MOVED_TO)) && (ev->mask & IN_ISDIR) && !d->inotify_sources[1]) {
+                _cleanup_free_ char *ddir = NULL;
+                if (asprintf(&ddir, "%s.d", d->config_path) >= 0)
+                        watch_path(d, 1, ddir, CONFIG_DIR_EVENTS, on_config_change);
+        }
+        if ((ev->mask & IN_CREATE) && !(ev->mask & IN_ISDIR))
+                return 0;  /* a file being written: its IN_CLOSE_WRITE follows */
         return reload(d);
 }
 
@@ -544,8 +566,8 @@ int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
         _cleanup_free_ char *cdir = strdup(config_path), *ddir = NULL;
         if (!cdir || asprintf(&ddir, "%s.d", config_path) < 0)
                 return log_oom();
-        watch_path(d, 0, dirname(cdir), IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE, on_config_change);
-        watch_path(d, 1, ddir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE, on_config_change);
+        watch_path(d, 0, dirname(cdir), CONFIG_DIR_EVENTS, on_config_change);
+        watch_path(d, 1, ddir, CONFIG_DIR_EVENTS, on_config_change);
         watch_path(d, 2, "/dev/vfio", IN_CREATE | IN_DELETE, on_path_change);
         watch_path(d, 3, getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu", IN_CREATE | IN_DELETE | IN_MOVED_TO,
                    on_path_change);

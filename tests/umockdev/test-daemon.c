@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <libvirt/libvirt.h>
@@ -396,6 +398,97 @@ static void test_killed_mid_handoff(void **state _unused_) {
         }
 }
 
+/* The config directory is watched: an invalid file is reported and the
+ * config in use kept; a valid one takes effect at once. */
+static void test_config_reload(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[Handoff]\nOrphanGraceSec=1h\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_non_null(strstr(daemon_status(fx->d), "back to the host in 3600s"));
+
+        /* Broken: nothing changes, vfiod goes on with the old one. */
+        write_config(fx, "[Handoff]\nOrphanGraceSec=soon\n");
+        usec_t until = now_usec() + 300 * USEC_PER_MSEC;
+        while (now_usec() < until)
+                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        assert_non_null(strstr(daemon_status(fx->d), "back to the host in 3600s"));
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+
+        /* A drop-in that names another GPU is refused too (that needs a restart). */
+        char dir[160], dropin[200];
+        snprintf(dir, sizeof(dir), "%s.d", fx->config);
+        snprintf(dropin, sizeof(dropin), "%s/gpu.conf", dir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        FILE *f = fopen(dropin, "we");
+        assert_non_null(f);
+        fputs("[GPU]\nAddress=0000:02:00.0\n", f);
+        assert_int_equal(fclose(f), 0);
+        write_config(fx, "[Handoff]\nOrphanGraceSec=100ms\n");
+        until = now_usec() + 300 * USEC_PER_MSEC;
+        while (now_usec() < until)
+                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+        assert_int_equal(daemon_recoveries(fx->d), 0);
+
+        /* Valid: the short grace applies, and the orphaned GPU comes back. */
+        assert_int_equal(unlink(dropin), 0);
+        write_config(fx, "[Handoff]\nOrphanGraceSec=100ms\n");
+        assert_true(run_until(fx, gpu_on_host, 10000));
+        assert_true(driver_is(fx, GPU, "nvidia"));
+        assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
+}
+
+/* The real binary tells its service manager: READY=1 once it manages the
+ * GPU, STATUS= with who owns it, WATCHDOG=1 while the unit asks for it,
+ * STOPPING=1 on SIGTERM. */
+static void test_sd_notify(void **state) {
+        Fixture *fx = *state;
+        char sock_path[128];
+        snprintf(sock_path, sizeof(sock_path), "%s/notify", fx->dir);
+        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        assert_true(fd >= 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, sock_path);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        write_config(fx, "[Handoff]\nOrphanGraceSec=1h\n");
+        setenv("NOTIFY_SOCKET", sock_path, 1);
+        setenv("WATCHDOG_USEC", "200000", 1);
+        pid_t pid = spawn(fx, "vfiod", NULL);
+        unsetenv("NOTIFY_SOCKET");
+        unsetenv("WATCHDOG_USEC");
+
+        bool ready = false, status = false, stopping = false;
+        unsigned watchdogs = 0;
+        usec_t deadline = now_usec() + 20 * USEC_PER_SEC;
+        while (!stopping && now_usec() < deadline) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int k = poll(&p, 1, (int) ((deadline - now_usec()) / USEC_PER_MSEC) + 1);
+                assert_true(k >= 0);
+                if (k == 0)
+                        break;
+                char buf[1024];
+                ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+                assert_true(n > 0);
+                buf[n] = 0;
+                ready |= strstr(buf, "READY=1") != NULL;
+                status |= strstr(buf, "STATUS=" GPU " on vfio-pci with no VM running") != NULL;
+                watchdogs += strstr(buf, "WATCHDOG=1") != NULL;
+                /* Several keep-alives (every half period): then ask it to stop. */
+                if (watchdogs == 3)
+                        assert_int_equal(kill(pid, SIGTERM), 0);
+                stopping |= strstr(buf, "STOPPING=1") != NULL;
+        }
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        close(fd);
+        assert_true(ready);
+        assert_true(status);
+        assert_true(watchdogs >= 3);
+        assert_true(stopping);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));  /* stopping leaves the GPU where it is */
+}
+
 /* An invalid configuration is refused with one line and nothing starts. */
 static void test_bad_config(void **state) {
         Fixture *fx = *state;
@@ -429,6 +522,8 @@ int main(int argc, char **argv) {
                 T(test_running_domain_keeps_gpu),
                 T(test_stuck_unbind),
                 cmocka_unit_test(test_killed_mid_handoff),
+                T(test_config_reload),
+                T(test_sd_notify),
                 T(test_bad_config),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);

@@ -323,7 +323,7 @@ static const struct {
         { "bad address", "[GPU]\n# the GPU\nAddress=0000:01:20.0\n", 3, "Address=0000:01:20.0 is not a PCI address" },
         { "bad address garbage", "[GPU]\nAddress=gpu0\n", 2, "Address=gpu0 is not a PCI address" },
         { "bad ID", "[GPU]\nAddress=01:00.0\nID=10de-2203\n", 3, "ID=10de-2203 is not a vendor:device ID" },
-        { "bad unbind time", "[Handoff]\nUnbindTimeoutSec=5h\n", 2, "UnbindTimeoutSec=5h is not a positive time span" },
+        { "bad unbind time", "[Handoff]\nUnbindTimeoutSec=5hours\n", 2, "UnbindTimeoutSec=5hours is not a positive time span" },
         { "bad bind time", "[Handoff]\nBindTimeoutSec=-1\n", 2, "BindTimeoutSec=-1 is not a positive time span" },
         { "zero time", "[Handoff]\nDrainGraceSec=0\n", 2, "DrainGraceSec=0 is not a positive time span" },
         { "bad bool", "[Handoff]\nBlockHostModules=maybe\n", 2, "BlockHostModules=maybe is not a boolean" },

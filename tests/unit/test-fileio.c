@@ -209,14 +209,30 @@ static void test_parse_sec(void **state) {
         assert_int_equal(parse_sec("0", &u), 0);
         assert_int_equal(u, 0);
 
-        static const char *bad[] = { "", "-1", "5h", "s", "ms", "+5", "5 s", "5sec", "5m", "5S", "5s ", "1.5s", "0x10" };
+        /* systemd's forms: units of their own and in sequence */
+        static const struct {
+                const char *text;
+                usec_t usec;
+        } good[] = {
+                { "1h", 3600 * USEC_PER_SEC },          { "2min 30s", 150 * USEC_PER_SEC },
+                { "1h30min", 5400 * USEC_PER_SEC },     { "5sec", 5 * USEC_PER_SEC },
+                { "5m", 300 * USEC_PER_SEC },           { "1d", 86400 * USEC_PER_SEC },
+                { "250us", 250 },                       { " 5s ", 5 * USEC_PER_SEC },
+                { "1s 500ms", 1500 * USEC_PER_MSEC },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                assert_int_equal(parse_sec(good[i].text, &u), 0);
+                assert_int_equal(u, good[i].usec);
+        }
+
+        static const char *bad[] = { "", " ", "-1", "s", "ms", "+5", "5 s", "5S", "1.5s", "0x10", "5 5", "5sx", "1h-", "soon" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 u = 42;
                 assert_int_equal(parse_sec(bad[i], &u), -EINVAL);
                 assert_int_equal(u, 42);
         }
         assert_int_equal(parse_sec(NULL, &u), -EINVAL);
-        assert_int_equal(parse_sec("99999999999999999999", &u), -EINVAL);
+        assert_int_equal(parse_sec("99999999999999999999", &u), -ERANGE);
         assert_int_equal(parse_sec("18446744073709552min", &u), -ERANGE);
         assert_int_equal(u, 42);
 }
