@@ -5,28 +5,12 @@
 # and when QEMU is killed with SIGKILL vfiod gives every function back to
 # bochs-drm and snd_hda_intel with no command typed.
 set -u
-B=${VFIOD_BUILD:-build}
-export VFIOD_RUNTIME_DIR=/run/vfiod VFIOD_MODPROBE_DIR=/run/modprobe.d VFIOD_LOG_TARGET=console
-pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-driver() { local l; l=$(readlink "/sys/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
+. tests/kernel/lib.sh
+export VFIOD_LOG_TARGET=console
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # Waits for a line matching PATTERN in FILE (tail -f follows it with inotify).
 wait_line() { timeout "$3" tail -n +1 -f "$2" | grep -q -m 1 -- "$1"; }
-
-modprobe bochs && modprobe snd_hda_intel && modprobe vfio_iommu_type1 ||
-        { echo "not ok - loading bochs, snd_hda_intel and vfio_iommu_type1"; exit 1; }
-
-GPU= IGPU=
-for d in /sys/bus/pci/devices/*; do
-        [ "$(cat "$d/class")" = 0x030000 ] || continue
-        if [ "$(cat "$d/boot_vga")" = 1 ]; then IGPU=${d##*/}; else GPU=${d##*/}; fi
-done
-AUDIO=${GPU%.0}.1
-GROUP=$(basename "$(readlink "/sys/bus/pci/devices/$GPU/iommu_group")")
-echo "# discrete GPU $GPU + $AUDIO in IOMMU group $GROUP; boot display $IGPU"
+guest_gpus vfio_iommu_type1
 
 "$B/vfioctl" to-vfio > /run/out 2>&1; rc=$?
 check "vfioctl to-vfio lends both functions to vfio-pci" \
@@ -73,5 +57,4 @@ check "vfiod stops on SIGTERM (exit 0) and leaves the GPU where it is" \
         test $rc = 0 -a "$(driver "$GPU")" = bochs-drm
 sed 's/^/# vfiod: /' /run/vfiod.log
 
-echo "# guest: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish

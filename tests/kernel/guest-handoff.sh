@@ -4,25 +4,8 @@
 # (bochs VGA + Intel HDA in one slot) to vfio-pci and back, 20 times, and
 # a process holding the card's DRM node blocks the move.
 set -u
-B=${VFIOD_BUILD:-build}
-export VFIOD_RUNTIME_DIR=/run/vfiod VFIOD_MODPROBE_DIR=/run/modprobe.d
-pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
-driver() { local l; l=$(readlink "/sys/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
-
-# No udevd here: load the host drivers by hand, as udev would at boot.
-modprobe bochs && modprobe snd_hda_intel || { echo "not ok - loading bochs and snd_hda_intel"; exit 1; }
-
-GPU= IGPU=
-for d in /sys/bus/pci/devices/*; do
-        [ "$(cat "$d/class")" = 0x030000 ] || continue
-        if [ "$(cat "$d/boot_vga")" = 1 ]; then IGPU=${d##*/}; else GPU=${d##*/}; fi
-done
-AUDIO=${GPU%.0}.1
-GROUP=$(basename "$(readlink "/sys/bus/pci/devices/$GPU/iommu_group")")
-echo "# discrete GPU $GPU + $AUDIO in IOMMU group $GROUP; boot display $IGPU"
+. tests/kernel/lib.sh
+guest_gpus
 check "the guest has a boot display and a discrete GPU in an IOMMU group" test -n "$GPU" -a -n "$IGPU" -a -n "$GROUP"
 check "the GPU starts on bochs-drm and snd_hda_intel" \
         test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
@@ -71,5 +54,4 @@ check "once the holder is gone, to-vfio succeeds" test $rc = 0 -a "$(driver "$GP
 "$B/vfioctl" --gpu "$GPU" to-host > /run/out 2>&1
 check "and the GPU comes back" test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
 
-echo "# guest: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish
