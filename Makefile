@@ -39,8 +39,11 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UMOCK_SRC := $(wildcard tests/umockdev/test-*.c)
 UMOCK_BIN := $(patsubst tests/umockdev/%.c,$(BUILD)/tests/%,$(UMOCK_SRC))
 TEST_HELPERS := $(BUILD)/tests/fakekernel.o
+# What tests/system/test-*.sh run besides vfiod: the fake GPU around a
+# command, and waiting for uevents, paths, processes and journal entries.
+SYSTEM_HELPERS := $(BUILD)/tests/fakegpu $(BUILD)/tests/vfiod-wait
 
-.PHONY: all bench-deps check check-fast check-asan check-valgrind check-kernel deps install uninstall clean bench
+.PHONY: all bench-deps check check-fast check-asan check-valgrind check-kernel check-system deps install uninstall clean bench
 all: $(BUILD)/vfiod $(BUILD)/vfioctl
 
 $(BUILD)/agent/%.o: agent/%.c $(wildcard include/*.h) | $(BUILD)/agent
@@ -67,10 +70,17 @@ $(BUILD)/tests/test-%: tests/umockdev/test-%.c $(TEST_HELPERS) $(LIB) | $(BUILD)
 	$(CC) $(CFLAGS) $(UMOCK_CFLAGS) -Wno-strict-prototypes -Itests/umockdev $(LDFLAGS) -o $@ $< $(TEST_HELPERS) \
 	        $(LIB) $(LIBS) $(CMOCKA_LIBS) $(UMOCK_LIBS)
 
+$(BUILD)/tests/fakegpu: tests/umockdev/fakegpu.c $(TEST_HELPERS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(UMOCK_CFLAGS) -Wno-strict-prototypes -Itests/umockdev $(LDFLAGS) -o $@ $< $(TEST_HELPERS) \
+	        $(UMOCK_LIBS)
+
+$(BUILD)/tests/vfiod-wait: tests/system/vfiod-wait.c $(LIB) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
 $(BUILD)/agent $(BUILD)/tests:
 	mkdir -p $@
 
-tests: $(UNIT_BIN) $(UMOCK_BIN)
+tests: $(UNIT_BIN) $(UMOCK_BIN) $(SYSTEM_HELPERS)
 
 # Everything: unit and umockdev tests plain, under ASan+UBSan and under
 # valgrind, and the real-kernel guest. Ends with "N passed, N failed";
@@ -84,6 +94,10 @@ check-fast: all tests
 
 check-kernel: all
 	tests/run-tests.sh --build $(BUILD) --only-kernel
+
+# The agent with a real libvirtd and QEMU (root; tests/system/).
+check-system: all tests
+	tests/run-tests.sh --build $(BUILD) --only-system
 
 $(BUILD)/bench/bare-handoff: bench/bare-handoff.c
 	@mkdir -p $(@D)

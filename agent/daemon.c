@@ -176,15 +176,12 @@ static int on_backoff(sd_event_source *s _unused_, uint64_t usec _unused_, void 
         return 0;
 }
 
+/* Runs with the handoff lock that reconcile() took before it looked (the
+ * inherited fd shares the flock): nobody moved the GPU in between. */
 _Noreturn static void worker_main(Daemon *d, bool to_vfio, int fd) {
-        _cleanup_close_ int lock = -1;
         HandoffOutcome o;
         Handoff h;
 
-        if (handoff_lock(d->gpu->address_str, &lock) < 0) {
-                dprintf(fd, "%d\nanother process is handing %s over\n", HANDOFF_REFUSED_IN_USE, d->gpu->address_str);
-                _exit(0);
-        }
         if (handoff_init(&h, d->udev, d->config, d->gpu) < 0) {
                 dprintf(fd, "%d\ncannot listen for uevents\n", HANDOFF_REFUSED_CONFIG);
                 _exit(0);
@@ -199,7 +196,7 @@ static bool backing_off(Daemon *d) {
         return d->backoff_timer && sd_event_source_get_enabled(d->backoff_timer, NULL) > 0;
 }
 
-static int worker_start(Daemon *d, bool to_vfio) {
+static int worker_start(Daemon *d, bool to_vfio, int *lock) {
         int p[2];
 
         if (backing_off(d)) {
@@ -225,6 +222,8 @@ static int worker_start(Daemon *d, bool to_vfio) {
                 worker_main(d, to_vfio, p[1]);
         }
         close(p[1]);
+        if (*lock >= 0)
+                close(TAKE_FD(*lock));  /* the worker holds it now */
 
         int pidfd = pidfd_open(pid, 0);
         int r = pidfd < 0 ? -errno : sd_event_add_io(d->event, &d->worker_source, pidfd, EPOLLIN, on_worker_exit, d);
@@ -313,6 +312,16 @@ static void reconcile(Daemon *d) {
         if (d->worker_pid > 0)
                 return; /* it reconciles again when the worker is done */
 
+        /* Someone else's handoff (vfioctl) in progress: look again shortly.
+         * Taken before looking, and handed to the worker, so that nothing
+         * moves the GPU between what reconcile() sees and what it does. */
+        _cleanup_close_ int lock = -1;
+        if (handoff_lock(g->address_str, &lock) == -EBUSY) {
+                set_status(d, OWNER_TRANSITIONING, "%s: another process is handing it over", g->address_str);
+                arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
+                return;
+        }
+
         (void) gpu_refresh(g);
         for (size_t i = 0; i < g->n_functions; i++) {
                 PciFunction *f = &g->functions[i];
@@ -372,20 +381,10 @@ static void reconcile(Daemon *d) {
                 return;
         }
 
-        /* Someone else's handoff (vfioctl) in progress: look again shortly. */
-        int lock = -1;
-        if (handoff_lock(g->address_str, &lock) == -EBUSY) {
-                set_status(d, OWNER_TRANSITIONING, "%s: another process is handing it over", g->address_str);
-                arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
-                return;
-        }
-        if (lock >= 0)
-                close(lock); /* the worker takes it for itself */
-
         if (ds == DOMAIN_ACTIVE) {
                 /* Running, but a handoff to it was cut short (its process was
                  * killed): finish the move towards the VM. */
-                (void) worker_start(d, true);
+                (void) worker_start(d, true, &lock);
                 return;
         }
 
@@ -406,7 +405,7 @@ static void reconcile(Daemon *d) {
                 /* give_back_now stays until the worker reports (on_worker_exit). */
                 d->grace_expired = false;
                 disarm(d->grace_timer);
-                (void) worker_start(d, false);
+                (void) worker_start(d, false, &lock);
                 return;
         }
         arm_timer(d, &d->grace_timer, d->config->orphan_grace, on_grace);

@@ -24,6 +24,8 @@ struct DomainWatch {
         DomainState state;
         usec_t backoff;
         sd_event_source *reconnect;
+        virConnectPtr closed;        /* lost, still to be released from the loop */
+        sd_event_source *release;
         domain_watch_handler_t handler;
         void *userdata;
 };
@@ -101,6 +103,25 @@ static int on_lifecycle(virConnectPtr conn _unused_, virDomainPtr dom, int event
 }
 
 static int schedule_reconnect(DomainWatch *w);
+static void on_close(virConnectPtr conn, int reason, void *opaque);
+
+/* A lost connection is released here, from the loop: libvirt calls
+ * on_close() with the close callback's lock held, and unregistering the
+ * callback (or closing the connection) there takes that lock again: vfiod
+ * hung for good when libvirtd went away. */
+static void release_closed(DomainWatch *w) {
+        virConnectPtr c = w->closed;
+        if (!c)
+                return;
+        w->closed = NULL;
+        (void) virConnectUnregisterCloseCallback(c, on_close);
+        virConnectClose(c);
+}
+
+static int on_release(sd_event_source *s _unused_, void *userdata) {
+        release_closed(userdata);
+        return 0;
+}
 
 static void on_close(virConnectPtr conn _unused_, int reason, void *opaque) {
         DomainWatch *w = opaque;
@@ -108,13 +129,17 @@ static void on_close(virConnectPtr conn _unused_, int reason, void *opaque) {
 
         log_warning("Lost the connection to libvirt (%s): reconnecting.",
                     reason >= 0 && (size_t) reason < ELEMENTSOF(why) ? why[reason] : "unknown");
-        /* The connection is still inside its own callback: close it from the loop. */
+        /* The connection is still inside its own callback: close it from the
+         * loop. Its domain event callback went with it. */
         w->callback_id = -1;
-        virConnectPtr c = w->conn;
-        w->conn = NULL;
-        if (c) {
-                (void) virConnectUnregisterCloseCallback(c, on_close);
-                virConnectClose(c);
+        if (w->conn) {
+                release_closed(w);  /* an earlier one, not yet released: not in a callback */
+                w->closed = w->conn;
+                w->conn = NULL;
+                if (!w->release && sd_event_add_defer(w->event, &w->release, on_release, w) < 0)
+                        log_warning("Cannot release the lost libvirt connection: it stays open.");
+                if (w->release)
+                        (void) sd_event_source_set_enabled(w->release, SD_EVENT_ONESHOT);
         }
         w->state = state_from_runtime_dir(w);
         w->backoff = BACKOFF_MIN;
@@ -123,6 +148,7 @@ static void on_close(virConnectPtr conn _unused_, int reason, void *opaque) {
 }
 
 static int try_connect(DomainWatch *w) {
+        release_closed(w);
         virConnectPtr c = virConnectOpen(w->uri);
         if (!c)
                 return -ECONNREFUSED;
@@ -200,6 +226,8 @@ DomainWatch *domain_watch_free(DomainWatch *w) {
         if (w->conn)
                 (void) virConnectUnregisterCloseCallback(w->conn, on_close);
         disconnect(w);
+        release_closed(w);
+        sd_event_source_disable_unref(w->release);
         sd_event_source_disable_unref(w->reconnect);
         sd_event_unref(w->event);
         free(w->uri);

@@ -83,6 +83,16 @@ static int on_deferred_free(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* Watches removed once the loop has finished (vfiod stopping: daemon_free()
+ * closes the libvirt connection after sd_event_loop() returned, so no
+ * defer source can be added). Their free callbacks must not run from the
+ * remove call either: libvirt calls it with the object's lock held, and
+ * the callback takes that lock again (virNetSocketRemoveIOCallback ->
+ * virNetSocketEventFree: a deadlock, vfiod hung on SIGTERM). No loop will
+ * run them later, so they are kept, as libvirt's own event loop keeps what
+ * it deferred when its loop no longer runs; the process is ending. */
+static Watch *orphans;
+
 static int remove_watch(int id) {
         Watch **p = &watches;
         while (*p && (*p)->id != id)
@@ -93,10 +103,8 @@ static int remove_watch(int id) {
         *p = w->next;
         w->source = sd_event_source_disable_unref(w->source);
         if (sd_event_add_defer(loop, NULL, on_deferred_free, w) < 0) {
-                /* No loop to defer to (it is going away): free now. */
-                if (w->ff)
-                        w->ff(w->opaque);
-                free(w);
+                w->next = orphans;
+                orphans = w;
         }
         return 0;
 }

@@ -2,11 +2,14 @@
 # Runs the test suites and ends with one line: "N passed, N failed".
 # A skipped test (exit 77) counts as a failure of the run: a green run in
 # which tests did not run would be a lie.
-#   run-tests.sh --build DIR [--asan DIR] [--valgrind] [--kernel | --only-kernel]
+#   run-tests.sh --build DIR [--asan DIR] [--valgrind] [--kernel | --only-kernel | --only-system]
+# System tests (tests/system/test-*.sh BUILD_DIR: the agent with a real
+# libvirtd and QEMU, as root) run after the umockdev tests; --only-system
+# runs only them.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-build=build asan= valgrind=0 kernel=0 only_kernel=0
+build=build asan= valgrind=0 kernel=0 only_kernel=0 only_system=0
 while [ $# -gt 0 ]; do
         case $1 in
         --build) build=$2; shift ;;
@@ -14,6 +17,7 @@ while [ $# -gt 0 ]; do
         --valgrind) valgrind=1 ;;
         --kernel) kernel=1 ;;
         --only-kernel) kernel=1 only_kernel=1 ;;
+        --only-system) only_system=1 ;;
         *) echo "run-tests: unknown option $1" >&2; exit 2 ;;
         esac
         shift
@@ -42,13 +46,17 @@ run() { # NAME COMMAND...
         fi
 }
 
-unit=() umock=()
+unit=() umock=() system=()
 for t in tests/unit/test-*.c; do [ -e "$t" ] && unit+=("$(basename "$t" .c)"); done
 for t in tests/umockdev/test-*.c; do [ -e "$t" ] && umock+=("$(basename "$t" .c)"); done
+for t in tests/system/test-*.sh; do [ -e "$t" ] && system+=("$(basename "$t" .sh)"); done
 
-if [ $only_kernel = 0 ]; then
+if [ $only_system = 1 ]; then
+        for t in "${system[@]}"; do run "system-$t" "tests/system/$t.sh" "$build"; done
+elif [ $only_kernel = 0 ]; then
         for t in "${unit[@]}"; do run "$t" "$build/tests/$t"; done
         for t in "${umock[@]}"; do run "$t" umockdev-wrapper "$build/tests/$t"; done
+        for t in "${system[@]}"; do run "system-$t" "tests/system/$t.sh" "$build"; done
         for t in tests/scripts/test-*.sh; do [ -e "$t" ] && run "$(basename "$t" .sh)" "$t" "$build"; done
         if [ -n "$asan" ]; then
                 # clang links its ASan runtime statically, so umockdev's preload may come first.

@@ -366,8 +366,10 @@ static unsigned handoff_killed_at(bool to_vfio, unsigned step) {
                 fake_kernel_break_at(fx->k, step);
         pid_t pid = to_vfio ? spawn(fx, "vfioctl", "to-vfio") : spawn(fx, "vfiod", NULL);
         if (step > 0) {
-                if (fake_kernel_wait_break(fx->k, 20000) < 0)
+                if (fake_kernel_wait_break(fx->k, 20000) < 0) {
+                        kill_group(pid);  /* a failed test leaves nothing running */
                         fail_msg("%s never made write %u", what, step);
+                }
                 kill_group(pid);
                 fake_kernel_resume(fx->k);
                 assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
@@ -375,6 +377,7 @@ static unsigned handoff_killed_at(bool to_vfio, unsigned step) {
         }
         if (fake_kernel_wait(fx->k, drivers_are, &want, 20000) < 0) {
                 char *g = fake_kernel_driver(fx->k, GPU), *a = fake_kernel_driver(fx->k, AUDIO);
+                kill_group(pid);
                 fail_msg("%s killed after write %u: GPU on %s, audio on %s, not %s/%s", what, step,
                          strna(g), strna(a), want.gpu, want.audio);
         }
@@ -478,6 +481,8 @@ static void test_sd_notify(void **state) {
                         assert_int_equal(kill(pid, SIGTERM), 0);
                 stopping |= strstr(buf, "STOPPING=1") != NULL;
         }
+        if (!stopping)
+                (void) kill(-pid, SIGKILL);  /* it did not get that far: leave nothing running */
         int st = 0;
         assert_int_equal(waitpid(pid, &st, 0), pid);
         close(fd);
