@@ -108,7 +108,7 @@ $(BUILD)/bench/engine-cycles: bench/engine-cycles.c $(LIB)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
 # Benchmarks (not tests): see README "Measured".
-bench: all $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles
+bench: all tests $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles
 	bench/run-bench.sh $(BUILD)
 
 # Beyond deps (which has libvirtd and virsh for the comparison): python3 for agent-bench.py.

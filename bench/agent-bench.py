@@ -43,6 +43,10 @@ def vfioctl(cmd):
 os.makedirs("/run/vfiod", exist_ok=True)
 with open("/run/vfiod/bench.conf", "w") as f:
     f.write(f"[GPU]\nAddress={gpu}\n[Handoff]\nOrphanGraceSec=1ms\n")
+# For start-up, footprint and idle: a VM configured, so libvirt is loaded and
+# its connection live (the test driver: no libvirtd in the guest).
+with open("/run/vfiod/bench-vm.conf", "w") as f:
+    f.write(f"[GPU]\nAddress={gpu}\n[VM]\nDomain=test\nURI=test:///default\n")
 
 # Start-up to READY=1, the GPU on its host driver.
 assert driver(gpu) != "vfio-pci"
@@ -52,7 +56,7 @@ if os.path.exists(sock_path):
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 sock.bind(sock_path)
 t0 = time.monotonic()
-agent = subprocess.Popen([f"{build}/vfiod", "--config", "/run/vfiod/bench.conf"],
+agent = subprocess.Popen([f"{build}/vfiod", "--config", "/run/vfiod/bench-vm.conf"],
                          env=dict(env, NOTIFY_SOCKET=sock_path), stderr=subprocess.PIPE, text=True)
 sock.settimeout(60)
 while True:

@@ -27,3 +27,16 @@ printf '  %-42s %10s %8s\n' "virsh nodedev-detach/-reattach (x2 each)" "${virsh:
 alog=$top/$build/guest/agent-bench.log
 "$top/tests/kernel/run-guest.sh" "$build" bench/guest-agent-bench.sh "$alog" > /dev/null || true
 grep "^BENCH agent" "$alog" || { echo "bench: the agent bench gave no figures, see $alog"; exit 1; }
+
+# The agent on this machine's own CPU: start-up and idle against the fake
+# GPU (agent-native.py), and a real libvirtd's QEMU killed 5 times (the
+# system test's set-up, tests/system/test-libvirtd.sh).
+"$top/$build/tests/fakegpu" -- python3 "$top/bench/agent-native.py" "$build" 20 60 2> /dev/null | grep "^BENCH"
+runs=$(mktemp)
+for i in 1 2 3 4 5; do "$top/tests/system/test-libvirtd.sh" "$build" >> "$runs" 2>&1; done
+stats() { awk -v name="$1" '{ n++; s += $1; if (n == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }
+        END { if (n) printf "BENCH %s=%.1f min=%.1f max=%.1f n=%d\n", name, s / n, lo, hi, n }'; }
+sed -n 's/.*Recovered: .*(\([0-9.]*\) ms from the event to the first write.*/\1/p' "$runs" | stats native_reaction_ms
+sed -n 's/^# kill -9 QEMU -> host drivers bound: \([0-9]*\) ms.*/\1/p' "$runs" | stats native_kill_to_host_ms
+sed -n 's/^# of which kill -9 -> vfiod told of the stop by libvirt: \([0-9]*\) ms.*/\1/p' "$runs" | stats native_libvirt_event_ms
+rm -f "$runs"

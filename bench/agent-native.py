@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+# The agent's start-up and idle wakeups on this machine's own
+# CPU (no emulation), against the fake GPU of tests/umockdev/fakegpu.c and
+# libvirt's test:///default driver (the domain "test" runs: the connection
+# and its event callbacks are live, as on a workstation). Run under fakegpu:
+#   fakegpu -- bench/agent-native.py BUILD RUNS IDLE_SECONDS
+# Prints "BENCH name=value" lines. (Its RSS here would include umockdev's
+# preload and GLib: the footprint is measured in the guest, agent-bench.py.)
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+build, runs, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work = tempfile.mkdtemp(prefix="vfiod-bench.")
+env = dict(os.environ, VFIOD_RUNTIME_DIR=f"{work}/run", VFIOD_MODPROBE_DIR=f"{work}/modprobe.d",
+           VFIOD_LIBVIRT_RUN_DIR=work, VFIOD_LOG_TARGET="console")
+os.makedirs(f"{work}/run")
+conf = f"{work}/vfiod.conf"
+with open(conf, "w") as f:
+    f.write("[GPU]\nAddress=0000:01:00.0\n[VM]\nDomain=test\nURI=test:///default\n")
+
+
+def status_field(pid, name):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return int(line.split()[1])
+    return -1
+
+
+def start():
+    """vfiod until READY=1: (process, milliseconds)."""
+    path = f"{work}/notify"
+    if os.path.exists(path):
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    t0 = time.monotonic()
+    p = subprocess.Popen([f"{build}/vfiod", "--config", conf], env=dict(env, NOTIFY_SOCKET=path),
+                         stderr=subprocess.DEVNULL)
+    while "READY=1" not in sock.recv(4096).decode().split("\n"):
+        pass
+    ms = (time.monotonic() - t0) * 1000
+    sock.close()
+    return p, ms
+
+
+times = []
+for i in range(runs):
+    p, ms = start()
+    times.append(ms)
+    if i < runs - 1:
+        p.terminate()
+        p.wait()
+times.sort()
+print(f"BENCH native_ready_ms={times[len(times) // 2]:.1f} min={times[0]:.1f} max={times[-1]:.1f} n={runs}")
+switches = lambda: status_field(p.pid, "voluntary_ctxt_switches") + status_field(p.pid, "nonvoluntary_ctxt_switches")
+time.sleep(1)  # let the start-up's own events settle (libvirt's first callbacks)
+before = switches()
+time.sleep(idle)  # the measurement itself: a quiet interval
+print(f"BENCH native_idle_switches={switches() - before} over={idle}s")
+p.terminate()
+p.wait()
