@@ -17,6 +17,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procstat import context_switches, status_field  # noqa: E402
+
 build, gpu, audio, group, idle, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 env = dict(os.environ, VFIOD_RUNTIME_DIR="/run/vfiod", VFIOD_MODPROBE_DIR="/run/modprobe.d", VFIOD_LOG_TARGET="console")
 
@@ -26,14 +29,6 @@ def driver(addr):
         return os.path.basename(os.readlink(f"/sys/bus/pci/devices/{addr}/driver"))
     except OSError:
         return "none"
-
-
-def status_field(pid, name):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    return -1
 
 
 def vfioctl(cmd):
@@ -84,7 +79,7 @@ def read_until(pattern, timeout):
 read_until(r"Status: .* on the host", 30)
 
 # Idle: nothing happens, nothing should wake it.
-switches = lambda: status_field(agent.pid, "voluntary_ctxt_switches") + status_field(agent.pid, "nonvoluntary_ctxt_switches")
+switches = lambda: context_switches(agent.pid)
 before = switches()
 time.sleep(idle)  # the measurement itself: a quiet interval
 print(f"BENCH agent_idle_switches={switches() - before} over={idle}s", flush=True)

@@ -13,6 +13,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procstat import context_switches  # noqa: E402
+
 build, runs, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 work = tempfile.mkdtemp(prefix="vfiod-bench.")
 env = dict(os.environ, VFIOD_RUNTIME_DIR=f"{work}/run", VFIOD_MODPROBE_DIR=f"{work}/modprobe.d",
@@ -21,14 +24,6 @@ os.makedirs(f"{work}/run")
 conf = f"{work}/vfiod.conf"
 with open(conf, "w") as f:
     f.write("[GPU]\nAddress=0000:01:00.0\n[VM]\nDomain=test\nURI=test:///default\n")
-
-
-def status_field(pid, name):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(name + ":"):
-                return int(line.split()[1])
-    return -1
 
 
 def start():
@@ -58,7 +53,7 @@ for i in range(runs):
         p.wait()
 times.sort()
 print(f"BENCH native_ready_ms={times[len(times) // 2]:.1f} min={times[0]:.1f} max={times[-1]:.1f} n={runs}")
-switches = lambda: status_field(p.pid, "voluntary_ctxt_switches") + status_field(p.pid, "nonvoluntary_ctxt_switches")
+switches = lambda: context_switches(p.pid)
 time.sleep(1)  # let the start-up's own events settle (libvirt's first callbacks)
 before = switches()
 time.sleep(idle)  # the measurement itself: a quiet interval

@@ -387,16 +387,23 @@ static void print_entry(sd_journal *j) {
         fputc('\n', stderr);
 }
 
+/* The matches of args, and the journal in dir positioned for them; on
+ * failure nothing is left to free. */
+static int journal_open_matches(const char *dir, char **args, size_t n, Matches *m, sd_journal **ret) {
+        int r = parse_matches(args, n, m);
+        if (r == 0)
+                r = journal_open(dir, m, ret);
+        if (r != 0)
+                matches_done(m);
+        return r;
+}
+
 static int cmd_journal(const char *dir, usec_t deadline, char **args, size_t n) {
         Matches m = {};
         sd_journal *j = NULL;
-        int ret = parse_matches(args, n, &m);
-        if (ret == 0)
-                ret = journal_open(dir, &m, &j);
-        if (ret != 0) {
-                matches_done(&m);
+        int ret = journal_open_matches(dir, args, n, &m, &j);
+        if (ret != 0)
                 return ret;
-        }
         bool first = true;
         for (;;) {
                 int r = next_match(j, &m, &first);
@@ -439,13 +446,9 @@ static int cmd_journal(const char *dir, usec_t deadline, char **args, size_t n) 
 static int cmd_count(const char *dir, char **args, size_t n) {
         Matches m = {};
         sd_journal *j = NULL;
-        int ret = parse_matches(args, n, &m);
-        if (ret == 0)
-                ret = journal_open(dir, &m, &j);
-        if (ret != 0) {
-                matches_done(&m);
+        int ret = journal_open_matches(dir, args, n, &m, &j);
+        if (ret != 0)
                 return ret;
-        }
         bool first = true;
         unsigned count = 0;
         int r;

@@ -890,14 +890,7 @@ int fake_kernel_sync(FakeKernel *k, unsigned timeout_ms) {
         write_file(p, "");
         g_free(p);
 
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += timeout_ms / 1000;
-        ts.tv_nsec += (long) (timeout_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = deadline_ts(timeout_ms);
         int r = 0;
         pthread_mutex_lock(&k->lock);
         while (k->sync_done < n && r == 0)
