@@ -137,12 +137,12 @@ static bool vfio_owned(Fixture *fx) {
         return daemon_owner(fx->d) == OWNER_VFIO;
 }
 
-static void destroy_domain(const char *name) {
+static void stop_domain(const char *name, bool graceful) {
         virConnectPtr c = virConnectOpen("test:///default");
         assert_non_null(c);
         virDomainPtr dom = virDomainLookupByName(c, name);
         assert_non_null(dom);
-        assert_int_equal(virDomainDestroy(dom), 0);
+        assert_int_equal(graceful ? virDomainShutdown(dom) : virDomainDestroy(dom), 0);
         virDomainFree(dom);
         virConnectClose(c);
 }
@@ -157,11 +157,24 @@ static void test_domain_stop_gives_back(void **state) {
 
         /* A second connection to the same in-process test driver: its events
          * reach vfiod's connection through the sd-event loop. */
-        destroy_domain("test");
+        stop_domain("test", false);
         assert_true(run_until(fx, gpu_on_host, 10000));
         assert_true(driver_is(fx, GPU, "nvidia"));
         assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
         assert_non_null(strstr(daemon_status(fx->d), "on the host (nvidia)"));
+        assert_int_equal(daemon_recoveries(fx->d), 1);
+}
+
+/* The same when the guest shuts down (ACPI), not destroyed. */
+static void test_domain_shutdown_gives_back(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n[Handoff]\nOrphanGraceSec=1min\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
+        stop_domain("test", true);
+        assert_true(run_until(fx, gpu_on_host, 10000));
+        assert_true(driver_is(fx, GPU, "nvidia"));
+        assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
         assert_int_equal(daemon_recoveries(fx->d), 1);
 }
 
@@ -245,7 +258,7 @@ static void test_stuck_unbind(void **state) {
         assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
         assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
 
-        destroy_domain("test");
+        stop_domain("test", false);
         usec_t t0 = now_usec();
         assert_true(run_until(fx, stuck, 10000));
         assert_true(now_usec() - t0 >= USEC_PER_SEC);  /* the deadline passed first */
@@ -523,6 +536,7 @@ int main(int argc, char **argv) {
         assert_int_equal(sd_event_new(&loop), 0);
         const struct CMUnitTest tests[] = {
                 T(test_domain_stop_gives_back),
+                T(test_domain_shutdown_gives_back),
                 T(test_orphan_grace_and_holder),
                 T(test_running_domain_keeps_gpu),
                 T(test_stuck_unbind),
