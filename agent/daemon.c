@@ -44,7 +44,8 @@ struct Daemon {
         bool give_back_now;                  /* the domain stopped: no grace */
 
         pid_t worker_pid;                    /* the handoff worker, 0 when none */
-        int worker_pipe;
+        char worker_report[4096];
+        size_t worker_report_len;
         bool worker_to_vfio;
         usec_t worker_started;
         usec_t worker_trigger;               /* when the event that started it arrived */
@@ -96,18 +97,33 @@ static const char *domain_name(Daemon *d) {
 
 /* ---- the handoff worker: the engine blocks, the loop must not ---- */
 
-static int on_worker_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
+/* The worker's pipe: its report, then EOF when it exits (the pipe's write
+ * end is in no other process: its writer closes all it inherited). */
+static int on_worker_exit(sd_event_source *s _unused_, int fd, uint32_t revents _unused_, void *userdata) {
         Daemon *d = userdata;
-        char buf[4096] = "";
-        siginfo_t si = {};
+        char *buf = d->worker_report;
         int outcome = -1;
         uint64_t first_write = 0;
 
-        ssize_t n = read(d->worker_pipe, buf, sizeof(buf) - 1);
-        buf[n > 0 ? n : 0] = 0;
-        (void) waitid(P_PID, (id_t) d->worker_pid, &si, WEXITED);
-        close(d->worker_pipe);
-        d->worker_pipe = -1;
+        for (;;) {
+                size_t room = sizeof(d->worker_report) - 1 - d->worker_report_len;
+                ssize_t n = read(fd, buf + d->worker_report_len, room ?: 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;  /* more to come */
+                if (n > 0 && room > 0) {
+                        d->worker_report_len += (size_t) n;
+                        continue;
+                }
+                if (n > 0)
+                        continue;  /* past what a report can be: drain to EOF */
+                break;  /* EOF, or an error: the worker is gone */
+        }
+        buf[d->worker_report_len] = 0;
+        d->worker_report_len = 0;
+        while (waitpid(d->worker_pid, NULL, 0) < 0 && errno == EINTR)
+                ;
         d->worker_pid = 0;
         d->worker_source = sd_event_source_disable_unref(d->worker_source);
 
@@ -203,7 +219,7 @@ static int worker_start(Daemon *d, bool to_vfio, int *lock) {
                 log_debug("The last handoff failed; the next waits for the back-off timer.");
                 return 0;
         }
-        if (pipe2(p, O_CLOEXEC) < 0)
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
                 return log_error_errno(errno, "Failed to create a pipe: %m");
 
         EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain,
@@ -225,18 +241,14 @@ static int worker_start(Daemon *d, bool to_vfio, int *lock) {
         if (*lock >= 0)
                 close(TAKE_FD(*lock));  /* the worker holds it now */
 
-        int pidfd = pidfd_open(pid, 0);
-        int r = pidfd < 0 ? -errno : sd_event_add_io(d->event, &d->worker_source, pidfd, EPOLLIN, on_worker_exit, d);
+        int r = sd_event_add_io(d->event, &d->worker_source, p[0], EPOLLIN, on_worker_exit, d);
         if (r < 0) {
-                if (pidfd >= 0)
-                        close(pidfd);
                 close(p[0]);
                 (void) waitpid(pid, NULL, 0);
                 return log_error_errno(r, "Failed to watch the handoff worker: %m");
         }
         (void) sd_event_source_set_io_fd_own(d->worker_source, true);
         d->worker_pid = pid;
-        d->worker_pipe = p[0];
         d->worker_to_vfio = to_vfio;
         d->worker_started = now_usec();
         d->worker_trigger = d->event_pending_since ?: d->worker_started;
@@ -291,6 +303,11 @@ static void watch_holders(Daemon *d, const HolderList *l) {
         unwatch_holders(d);
         for (size_t i = 0; i < l->n && i < ELEMENTSOF(d->holder_sources); i++) {
                 int fd = pidfd_open(l->items[i].pid, 0);
+                if (fd < 0 && errno != ESRCH) {
+                        /* No pidfds (Linux < 5.3, valgrind): look again every second. */
+                        arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
+                        continue;
+                }
                 if (fd < 0)
                         continue;
                 if (sd_event_add_io(d->event, &d->holder_sources[i], fd, EPOLLIN, on_holder_exit, d) < 0) {
@@ -534,7 +551,6 @@ int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
         if (!d)
                 return log_oom();
         d->event = sd_event_ref(event);
-        d->worker_pipe = -1;
         d->config_path = strdup(config_path);
         if (!d->config_path)
                 return log_oom();
@@ -609,8 +625,6 @@ Daemon *daemon_free(Daemon *d) {
         sd_event_source_disable_unref(d->backoff_timer);
         sd_event_source_disable_unref(d->worker_source);
         sd_event_source_disable_unref(d->monitor_source);
-        if (d->worker_pipe >= 0)
-                close(d->worker_pipe);
         udev_monitor_unref(d->monitor);
         gpu_free(d->gpu);
         udev_unref(d->udev);

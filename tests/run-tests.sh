@@ -67,9 +67,14 @@ elif [ $only_kernel = 0 ]; then
                 unset ASAN_OPTIONS UBSAN_OPTIONS
         fi
         if [ $valgrind = 1 ]; then
-                for t in "${unit[@]}"; do
-                        run "valgrind-$t" valgrind -q --error-exitcode=99 --leak-check=full \
-                                --errors-for-leak-kinds=definite,indirect "$build/tests/$t"
+                vg=(valgrind -q --error-exitcode=99 --error-markers=VGERR-BEGIN,VGERR-END --leak-check=full
+                    --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+                    --suppressions=tests/valgrind.supp)
+                for t in "${unit[@]}"; do run "valgrind-$t" tests/valgrind-checked.sh "${vg[@]}" "$build/tests/$t"; done
+                # The preload first, then valgrind: VFIOD_TEST_REEXEC keeps the test from re-executing itself.
+                for t in "${umock[@]}"; do
+                        run "valgrind-$t" tests/valgrind-checked.sh env VFIOD_TEST_REEXEC=1 umockdev-wrapper \
+                                "${vg[@]}" "$build/tests/$t"
                 done
         fi
 fi

@@ -138,16 +138,19 @@ static void start(Fixture *fx, const FakeScenario *s) {
 /* Waits up to timeout_ms for pid (a child) to end and reaps it; -1 if it did not. */
 static int reap(pid_t pid, unsigned timeout_ms, int *ret_status) {
         int fd = pidfd_open(pid, 0);
-        if (fd < 0)
+        if (fd < 0 && errno != ENOSYS)
                 return -1;
-        struct pollfd p = { .fd = fd, .events = POLLIN };
-        int r;
-        do
-                r = poll(&p, 1, (int) timeout_ms);
-        while (r < 0 && errno == EINTR);
-        close(fd);
-        if (r <= 0)
-                return -1;
+        /* Without pidfds (valgrind) the wait is bounded by the runner's limit. */
+        if (fd >= 0) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int r;
+                do
+                        r = poll(&p, 1, (int) timeout_ms);
+                while (r < 0 && errno == EINTR);
+                close(fd);
+                if (r <= 0)
+                        return -1;
+        }
         int st = 0;
         if (waitpid(pid, &st, 0) != pid)
                 return -1;
