@@ -544,6 +544,15 @@ static void watch_path(Daemon *d, size_t slot, const char *path, uint32_t mask, 
                 log_debug_errno(r, "Not watching %s: %m", path);
 }
 
+void daemon_block_signals(void) {
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        (void) sigprocmask(SIG_BLOCK, &ss, NULL);
+}
+
 int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
         _cleanup_(daemon_freep) Daemon *d = calloc(1, sizeof(Daemon));
         int r;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* vfiod: the agent that owns GPU state (see daemon.c). */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -48,13 +47,7 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
 
-        /* sd-event takes these through a signalfd. */
-        sigset_t ss;
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGHUP);
-        sigprocmask(SIG_BLOCK, &ss, NULL);
+        daemon_block_signals();
 
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(daemon_freep) Daemon *d = NULL;

@@ -18,6 +18,10 @@ typedef enum GpuOwner {
         OWNER_INCOMPLETE,      /* mixed drivers or a function without one */
 } GpuOwner;
 
+/* Blocks the signals the daemon takes through sd-event's signalfd
+ * (SIGTERM, SIGINT, SIGHUP): call before any thread starts. */
+void daemon_block_signals(void);
+
 int daemon_new(sd_event *event, const char *config_path, Daemon **ret);
 Daemon *daemon_free(Daemon *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Daemon *, daemon_free);

@@ -525,13 +525,7 @@ int main(int argc, char **argv) {
         if (argc > 1)
                 cmocka_set_test_filter(argv[1]);  /* e.g. test_vanish */
 
-        /* The daemon takes these through sd-event's signalfd. */
-        sigset_t ss;
-        sigemptyset(&ss);
-        sigaddset(&ss, SIGTERM);
-        sigaddset(&ss, SIGINT);
-        sigaddset(&ss, SIGHUP);
-        sigprocmask(SIG_BLOCK, &ss, NULL);
+        daemon_block_signals();
 
         assert_int_equal(sd_event_new(&loop), 0);
         const struct CMUnitTest tests[] = {
