@@ -323,7 +323,7 @@ static void reconcile(Daemon *d) {
         size_t vfio = 0, host = 0, none = 0, n = 0;
         bool dirty = false;  /* a handoff cut short left overrides or its record */
         const char *host_driver = NULL;
-        _cleanup_free_ char *stuck_what = NULL;
+        _cleanup_free_ char *stuck = NULL;
         pid_t stuck_pid = 0;
 
         if (d->worker_pid > 0)
@@ -346,7 +346,7 @@ static void reconcile(Daemon *d) {
                         continue;
                 n++;
                 if (!stuck_pid)
-                        (void) stuck_check(f->address_str, &stuck_pid, &stuck_what);
+                        (void) stuck_describe(f->address_str, &stuck_pid, &stuck);
                 if (f->driver_override)
                         dirty = true;
                 if (!f->driver)
@@ -363,15 +363,8 @@ static void reconcile(Daemon *d) {
         if (stuck_pid > 0) {
                 /* Its exit is the only sign that the write returned. */
                 HolderList writer = { .items = &(Holder) { .pid = stuck_pid }, .n = 1 };
-                char st = '?';
-                (void) process_state(stuck_pid, &st);
                 watch_holders(d, &writer);
-                if (st == 'D')
-                        set_status(d, OWNER_STUCK, "%s stuck: the write of %s by pid %d hangs in the kernel (state D); "
-                                   "only a reboot can release the device", g->address_str, strna(stuck_what), stuck_pid);
-                else
-                        set_status(d, OWNER_STUCK, "%s stuck: the write of %s by pid %d (state %c) has not returned; "
-                                   "wait, or end process %d", g->address_str, strna(stuck_what), stuck_pid, st, stuck_pid);
+                set_status(d, OWNER_STUCK, "%s stuck: %s", g->address_str, strna(stuck));
                 return;
         }
         if (host == n && handoff_state_exists(g->address_str))

@@ -197,19 +197,9 @@ static HandoffOutcome preflight(Handoff *h, bool taking) {
 
         for (size_t i = 0; i < g->n_functions; i++) {
                 PciFunction *f = &g->functions[i];
-                _cleanup_free_ char *what = NULL;
-                pid_t pid;
-                if (stuck_check(f->address_str, &pid, &what) > 0) {
-                        char st = '?';
-                        (void) process_state(pid, &st);
-                        if (st == 'D')
-                                set_message(h, "%s is stuck: the write of %s by pid %d has not returned; the kernel "
-                                            "holds it (state D), and only a reboot can release the device.",
-                                            f->address_str, what, pid);
-                        else
-                                set_message(h, "%s is stuck: the write of %s by pid %d (state %c) has not returned. "
-                                            "Wait for it, or end process %d (kill %d).",
-                                            f->address_str, what, pid, st, pid, pid);
+                _cleanup_free_ char *stuck = NULL;
+                if (stuck_describe(f->address_str, NULL, &stuck) > 0) {
+                        set_message(h, "%s is stuck: %s.", f->address_str, stuck);
                         return HANDOFF_STUCK;
                 }
                 if (!taking)

@@ -141,6 +141,27 @@ int stuck_check(const char *function, pid_t *ret_pid, char **ret_what) {
         return 1;
 }
 
+int stuck_describe(const char *function, pid_t *ret_pid, char **ret_text) {
+        _cleanup_free_ char *what = NULL;
+        pid_t pid;
+        char st = '?';
+        int r = stuck_check(function, &pid, &what);
+        if (r <= 0)
+                return r;
+        (void) process_state(pid, &st);
+        if (st == 'D')
+                r = asprintf(ret_text, "the write of %s by pid %d has not returned; the kernel holds it (state D), "
+                             "and only a reboot can release the device", what, pid);
+        else
+                r = asprintf(ret_text, "the write of %s by pid %d (state %c) has not returned: wait for it, "
+                             "or end process %d (kill %d)", what, pid, st, pid, pid);
+        if (r < 0)
+                return -ENOMEM;
+        if (ret_pid)
+                *ret_pid = pid;
+        return 1;
+}
+
 int handoff_lock(const char *gpu, int *ret_fd) {
         _cleanup_free_ char *path = NULL;
         int r = state_path(gpu, ".lock", &path);

@@ -136,12 +136,11 @@ static int run_status(Gpu *g) {
                        f->driver_override ? "  override=" : "", strempty(f->driver_override));
         }
 
-        _cleanup_free_ char *what = NULL;
-        pid_t pid;
-        for (size_t i = 0; i < g->n_functions; i++)
-                if (stuck_check(g->functions[i].address_str, &pid, &what) > 0)
-                        printf("Stuck:        %s: write of %s by pid %d has not returned\n",
-                               g->functions[i].address_str, what, pid);
+        for (size_t i = 0; i < g->n_functions; i++) {
+                _cleanup_free_ char *stuck = NULL;
+                if (stuck_describe(g->functions[i].address_str, NULL, &stuck) > 0)
+                        printf("Stuck:        %s: %s\n", g->functions[i].address_str, stuck);
+        }
 
         int r = gpu_device_nodes(g, &nodes);
         if (r >= 0)

@@ -32,6 +32,9 @@ const char *handoff_state_driver(const HandoffState *s, const char *function);
 int stuck_record(const char *function, pid_t pid, const char *what);
 /* 1 and the writer's pid and the write while it still has not returned. */
 int stuck_check(const char *function, pid_t *ret_pid, char **ret_what);
+/* The same, in words for a person: the write, the writer's pid and state,
+ * and what can be done (a reboot when the kernel holds it in D). */
+int stuck_describe(const char *function, pid_t *ret_pid, char **ret_text);
 
 /* Held for the whole of a handoff: one at a time per GPU, across processes. */
 int handoff_lock(const char *gpu, int *ret_fd);

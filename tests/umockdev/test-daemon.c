@@ -122,6 +122,13 @@ static bool run_until(Fixture *fx, bool (*cond)(Fixture *), unsigned timeout_ms)
         return true;
 }
 
+/* Runs the loop for a while: for what must NOT happen in that time. */
+static void run_for(Fixture *fx, unsigned ms) {
+        usec_t until = now_usec() + (usec_t) ms * USEC_PER_MSEC;
+        while (now_usec() < until)
+                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+}
+
 static bool driver_is(Fixture *fx, const char *address, const char *want) {
         char *d = fake_kernel_driver(fx->k, address);
         bool r = d && streq(d, want);
@@ -147,9 +154,8 @@ static void stop_domain(const char *name, bool graceful) {
         virConnectClose(c);
 }
 
-/* The VM runs with the GPU; it is destroyed; vfiod gives the GPU back by itself. */
-static void test_domain_stop_gives_back(void **state) {
-        Fixture *fx = *state;
+/* The VM runs with the GPU; it stops; vfiod gives the GPU back by itself. */
+static void domain_stop_gives_back(Fixture *fx, bool graceful) {
         write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n[Handoff]\nOrphanGraceSec=1min\n");
         assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
         assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
@@ -157,7 +163,7 @@ static void test_domain_stop_gives_back(void **state) {
 
         /* A second connection to the same in-process test driver: its events
          * reach vfiod's connection through the sd-event loop. */
-        stop_domain("test", false);
+        stop_domain("test", graceful);
         assert_true(run_until(fx, gpu_on_host, 10000));
         assert_true(driver_is(fx, GPU, "nvidia"));
         assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
@@ -165,17 +171,13 @@ static void test_domain_stop_gives_back(void **state) {
         assert_int_equal(daemon_recoveries(fx->d), 1);
 }
 
+static void test_domain_stop_gives_back(void **state) {
+        domain_stop_gives_back(*state, false);
+}
+
 /* The same when the guest shuts down (ACPI), not destroyed. */
 static void test_domain_shutdown_gives_back(void **state) {
-        Fixture *fx = *state;
-        write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n[Handoff]\nOrphanGraceSec=1min\n");
-        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
-        assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
-        stop_domain("test", true);
-        assert_true(run_until(fx, gpu_on_host, 10000));
-        assert_true(driver_is(fx, GPU, "nvidia"));
-        assert_true(driver_is(fx, AUDIO, "snd_hda_intel"));
-        assert_int_equal(daemon_recoveries(fx->d), 1);
+        domain_stop_gives_back(*state, true);
 }
 
 /* On vfio-pci with no domain: given back after OrphanGraceSec, not before,
@@ -233,9 +235,7 @@ static void test_running_domain_keeps_gpu(void **state) {
         assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
         assert_true(run_until(fx, vfio_owned, 1000));
         /* Several grace periods pass: still the VM's. */
-        usec_t until = now_usec() + 400 * USEC_PER_MSEC;
-        while (now_usec() < until)
-                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        run_for(fx, 400);
         assert_true(driver_is(fx, GPU, "vfio-pci"));
         assert_true(driver_is(fx, AUDIO, "vfio-pci"));
         assert_int_equal(daemon_recoveries(fx->d), 0);
@@ -274,9 +274,7 @@ static void test_stuck_unbind(void **state) {
         unsigned writes = fake_kernel_writes(fx->k);
         umockdev_testbed_uevent(fake_kernel_testbed(fx->k), "/sys/devices/pci0000:00/0000:00:02.0", "change");
         assert_int_equal(kill(getpid(), SIGHUP), 0);
-        usec_t until = now_usec() + 300 * USEC_PER_MSEC;
-        while (now_usec() < until)
-                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        run_for(fx, 300);
         assert_true(stuck(fx));
         assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
         assert_int_equal(fake_kernel_writes(fx->k), writes);
@@ -424,9 +422,7 @@ static void test_config_reload(void **state) {
 
         /* Broken: nothing changes, vfiod goes on with the old one. */
         write_config(fx, "[Handoff]\nOrphanGraceSec=soon\n");
-        usec_t until = now_usec() + 300 * USEC_PER_MSEC;
-        while (now_usec() < until)
-                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        run_for(fx, 300);
         assert_non_null(strstr(daemon_status(fx->d), "back to the host in 3600s"));
         assert_true(driver_is(fx, GPU, "vfio-pci"));
 
@@ -440,9 +436,7 @@ static void test_config_reload(void **state) {
         fputs("[GPU]\nAddress=0000:02:00.0\n", f);
         assert_int_equal(fclose(f), 0);
         write_config(fx, "[Handoff]\nOrphanGraceSec=100ms\n");
-        until = now_usec() + 300 * USEC_PER_MSEC;
-        while (now_usec() < until)
-                assert_true(sd_event_run(fx->event, until - now_usec()) >= 0);
+        run_for(fx, 300);
         assert_true(driver_is(fx, GPU, "vfio-pci"));
         assert_int_equal(daemon_recoveries(fx->d), 0);
 
