@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -238,6 +241,34 @@ static void unlink_driver(FakeKernel *k, FakeFn *f) {
         g_free(link);
 }
 
+/* A listener killed with SIGKILL (the tests kill vfiod) leaves its event
+ * socket in the testbed, and the sender of umockdev 0.17 aborts on one that
+ * refuses (later versions skip it): before each uevent, forget the sockets
+ * that nobody listens on any more, as the kernel forgets a closed one. */
+static void forget_dead_listeners(FakeKernel *k) {
+        char *pattern = g_strdup_printf("%s/event[0-9]*", k->root);
+        glob_t gl;
+        if (glob(pattern, GLOB_NOSORT, NULL, &gl) == 0) {
+                for (size_t i = 0; i < gl.gl_pathc; i++) {
+                        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                        g_strlcpy(sa.sun_path, gl.gl_pathv[i], sizeof(sa.sun_path));
+                        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                        if (fd < 0)
+                                die("socket: %m");
+                        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno == ECONNREFUSED)
+                                (void) unlink(gl.gl_pathv[i]);
+                        close(fd);
+                }
+                globfree(&gl);
+        }
+        g_free(pattern);
+}
+
+void fake_kernel_uevent(FakeKernel *k, const char *syspath, const char *action) {
+        forget_dead_listeners(k);
+        umockdev_testbed_uevent(k->tb, syspath, action);
+}
+
 static void do_bind(FakeKernel *k, FakeFn *f, const char *driver) {
         if (!f->exists || f->driver || !driver_find(k, driver))
                 return;  /* -ENODEV, -EBUSY */
@@ -250,7 +281,7 @@ static void do_bind(FakeKernel *k, FakeFn *f, const char *driver) {
         uevent_set_driver(f, driver);
         if (g_str_equal(driver, VFIO))
                 vfio_node_update(k, f->group);
-        umockdev_testbed_uevent(k->tb, f->syspath, "bind");
+        fake_kernel_uevent(k, f->syspath, "bind");
 }
 
 static void do_unbind(FakeKernel *k, FakeFn *f) {
@@ -263,7 +294,7 @@ static void do_unbind(FakeKernel *k, FakeFn *f) {
 
         if (k->vanish && g_str_equal(k->vanish, f->address)) {
                 /* the uevent is built from the device's sysfs: send it first */
-                umockdev_testbed_uevent(k->tb, f->syspath, "remove");
+                fake_kernel_uevent(k, f->syspath, "remove");
                 (void) inotify_rm_watch(k->inotify_fd, f->wd);
                 f->wd = -1;
                 umockdev_testbed_remove_device(k->tb, f->syspath);
@@ -271,7 +302,7 @@ static void do_unbind(FakeKernel *k, FakeFn *f) {
                 return;
         }
         uevent_set_driver(f, NULL);
-        umockdev_testbed_uevent(k->tb, f->syspath, "unbind");
+        fake_kernel_uevent(k, f->syspath, "unbind");
 }
 
 /* What a write to driver_override stored. The writer opened without O_TRUNC
@@ -771,10 +802,6 @@ void fake_kernel_free(FakeKernel *k) {
         pthread_cond_destroy(&k->cond);
         pthread_mutex_destroy(&k->lock);
         g_free(k);
-}
-
-UMockdevTestbed *fake_kernel_testbed(FakeKernel *k) {
-        return k->tb;
 }
 
 const char *fake_kernel_root(FakeKernel *k) {

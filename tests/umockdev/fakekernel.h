@@ -49,7 +49,8 @@ FakeKernel *fake_kernel_new(const FakeScenario *s);
 /* Stops the thread, releases hung writers, removes the testbed. */
 void fake_kernel_free(FakeKernel *k);
 
-UMockdevTestbed *fake_kernel_testbed(FakeKernel *k);
+/* A uevent for syspath, to every live listener. */
+void fake_kernel_uevent(FakeKernel *k, const char *syspath, const char *action);
 const char *fake_kernel_root(FakeKernel *k);
 
 /* Read from the testbed: the driver a function is bound to (NULL: none or no

@@ -272,7 +272,7 @@ static void test_stuck_unbind(void **state) {
          * the loop keeps serving: uevents from elsewhere, a config reload. */
         assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
         unsigned writes = fake_kernel_writes(fx->k);
-        umockdev_testbed_uevent(fake_kernel_testbed(fx->k), "/sys/devices/pci0000:00/0000:00:02.0", "change");
+        fake_kernel_uevent(fx->k, "/sys/devices/pci0000:00/0000:00:02.0", "change");
         assert_int_equal(kill(getpid(), SIGHUP), 0);
         run_for(fx, 300);
         assert_true(stuck(fx));
