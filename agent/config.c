@@ -19,6 +19,12 @@ Config *config_new(void) {
         c->drain_grace = 10 * USEC_PER_SEC;
         c->orphan_grace = 30 * USEC_PER_SEC;
         c->block_host_modules = true;
+        c->shutdown_timeout = 2 * 60 * USEC_PER_SEC;
+        c->lg_width = 1920;
+        c->lg_height = 1080;
+        if (!(c->lg_unit = strdup("looking-glass-client.service")) ||
+            !(c->lg_device = strdup("/dev/shm/looking-glass")))
+                return config_free(c);
         return c;
 }
 
@@ -30,6 +36,10 @@ Config *config_free(Config *c) {
         strv_free(c->services);
         free(c->domain);
         free(c->uri);
+        free(c->group);
+        free(c->lg_user);
+        free(c->lg_unit);
+        free(c->lg_device);
         free(c);
         return NULL;
 }
@@ -138,8 +148,43 @@ static int handle(void *user, const char *section, const char *name, const char 
                         if (!strstr(value, ":///") && !strstr(value, "://"))
                                 return FAIL(st, "URI=%s is not a libvirt connection URI (expected e.g. qemu:///system)", value);
                         r = set_string(&c->uri, value);
+                } else if (streq(name, "ShutdownTimeoutSec")) {
+                        if (parse_sec(value, &c->shutdown_timeout) < 0 || c->shutdown_timeout == 0)
+                                return FAIL(st, "ShutdownTimeoutSec=%s is not a positive time span (expected e.g. 2min)", value);
                 } else
                         return FAIL(st, "unknown key '%s' in section [VM]", name);
+        } else if (streq(section, "Access")) {
+                if (streq(name, "Group")) {
+                        if (*value && !name_is_valid(value, "_-."))
+                                return FAIL(st, "Group=%s is not a group name", value);
+                        r = set_string(&c->group, value);
+                } else
+                        return FAIL(st, "unknown key '%s' in section [Access]", name);
+        } else if (streq(section, "LookingGlass")) {
+                if (streq(name, "User")) {
+                        if (*value && !name_is_valid(value, "_-."))
+                                return FAIL(st, "User=%s is not a user name", value);
+                        r = set_string(&c->lg_user, value);
+                } else if (streq(name, "Unit")) {
+                        if (!name_is_valid(value, "_-.@:\\") || !strchr(value, '.'))
+                                return FAIL(st, "Unit=%s is not a unit name", value);
+                        r = set_string(&c->lg_unit, value);
+                } else if (streq(name, "Device")) {
+                        if (value[0] != '/' || strstr(value, "/../"))
+                                return FAIL(st, "Device=%s is not an absolute path", value);
+                        r = set_string(&c->lg_device, value);
+                } else if (streq(name, "Width") || streq(name, "Height")) {
+                        char *end;
+                        errno = 0;
+                        unsigned long v = strtoul(value, &end, 10);
+                        if (errno || end == value || *end || v == 0 || v > 16384)
+                                return FAIL(st, "%s=%s is not a number of pixels (1-16384)", name, value);
+                        *(streq(name, "Width") ? &c->lg_width : &c->lg_height) = (unsigned) v;
+                } else if (streq(name, "HDR")) {
+                        if (parse_bool(value, &c->lg_hdr) < 0)
+                                return FAIL(st, "HDR=%s is not a boolean", value);
+                } else
+                        return FAIL(st, "unknown key '%s' in section [LookingGlass]", name);
         } else if (streq(section, "Handoff")) {
                 usec_t *t = streq(name, "UnbindTimeoutSec") ? &c->unbind_timeout :
                             streq(name, "BindTimeoutSec")   ? &c->bind_timeout :
@@ -156,7 +201,7 @@ static int handle(void *user, const char *section, const char *name, const char 
                 } else
                         return FAIL(st, "unknown key '%s' in section [Handoff]", name);
         } else
-                return FAIL(st, "unknown section [%s] (expected [GPU], [VM] or [Handoff])", section);
+                return FAIL(st, "unknown section [%s] (expected [GPU], [VM], [Handoff], [Access] or [LookingGlass])", section);
 
         if (r < 0)
                 return FAIL(st, "%s", strerror(-r));

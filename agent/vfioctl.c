@@ -2,6 +2,7 @@
 /* vfioctl: look at the GPU and move it between its host driver and vfio-pci. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,12 +202,44 @@ static int run_handoff(struct udev *udev, const Config *config, Gpu *g, bool to_
         return outcome_to_exit(o);
 }
 
+/* Commands with options of their own, each in its own file: "vfioctl VERB ARGS..." or a link
+ * named LINK. Their main gets argv with argv[0] = the verb. */
+static const struct {
+        const char *verb, *link;
+        int (*main)(int argc, char *argv[]);
+} subcommands[] = {
+        /* lg-test here */
+        /* doctor here */
+        { NULL, NULL, NULL },  /* keeps the table non-empty */
+};
+
+static int run_subcommand(int argc, char *argv[], bool *found) {
+        const char *self = basename(argv[0]);
+        for (size_t i = 0; subcommands[i].verb; i++) {
+                if (subcommands[i].link && streq(self, subcommands[i].link)) {
+                        *found = true;
+                        return subcommands[i].main(argc, argv);
+                }
+                if (argc > 1 && streq(argv[1], subcommands[i].verb)) {
+                        *found = true;
+                        return subcommands[i].main(argc - 1, argv + 1);
+                }
+        }
+        *found = false;
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *config = NULL;
         _cleanup_(gpu_freep) Gpu *gpu = NULL;
         _cleanup_(udev_unrefp) struct udev *udev = NULL;
         PciAddress address;
+        bool found;
         int r;
+
+        r = run_subcommand(argc, argv, &found);
+        if (found)
+                return r;
 
         r = parse_argv(argc, argv);
         if (r <= 0)

@@ -21,12 +21,21 @@ typedef struct Config {
         /* [VM] */
         char *domain;
         char *uri;
+        usec_t shutdown_timeout;  /* Vm.Stop: ACPI shutdown, then destroy after this long */
         /* [Handoff] */
         usec_t unbind_timeout;
         usec_t bind_timeout;
         usec_t drain_grace;
         usec_t orphan_grace;      /* on vfio-pci, no domain, nobody on /dev/vfio/N: give back after this */
         bool block_host_modules;  /* keep the host stack from loading while the VM owns the GPU */
+        /* [Access] */
+        char *group;              /* members may change state without polkit */
+        /* [LookingGlass] */
+        char *lg_user;            /* whose session manager runs the client unit */
+        char *lg_unit;            /* the client's user unit */
+        char *lg_device;          /* /dev/shm/looking-glass or /dev/kvmfr0 */
+        unsigned lg_width, lg_height;
+        bool lg_hdr;
 } Config;
 
 Config *config_new(void);
