@@ -82,6 +82,10 @@ if [ $kernel = 1 ]; then
         for s in tests/kernel/guest-*.sh; do
                 run "kernel-$(basename "$s" .sh)" tests/kernel/run-guest.sh "$build" "$s"
         done
+        # The same guest with systemd as PID 1 and the project installed (make install).
+        for s in tests/kernel/systemd-*.sh; do
+                [ -e "$s" ] && run "kernel-$(basename "$s" .sh)" tests/kernel/run-systemd-guest.sh "$build" "$s"
+        done
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
