@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "domain-job.h"
 #include "domain-watch.h"
 #include "event-log.h"
 #include "gpu.h"
@@ -47,6 +49,7 @@ struct Daemon {
         char worker_report[4096];
         size_t worker_report_len;
         bool worker_to_vfio;
+        bool worker_requested;               /* a client asked for it: not a recovery */
         usec_t worker_started;
         usec_t worker_trigger;               /* when the event that started it arrived */
         usec_t event_pending_since;          /* first event since reconcile() last ran */
@@ -59,9 +62,31 @@ struct Daemon {
         GpuOwner owner;
         unsigned recoveries;
         char status[512];
+        char last_error[1024];               /* the last failed handoff's words, "" after a good one */
+
+        /* The client request in flight (D-Bus), at most one. */
+        bool request_active;
+        RequestKind request;
+        enum { STAGE_HANDOFF, STAGE_JOB, STAGE_WAIT_STOP } request_stage;
+        request_done_t request_done;
+        void *request_userdata;
+        sd_event_source *stop_timer;         /* Vm.Stop: destroy when it fires */
+
+        /* The libvirt call of a request, in a child (domain-job.c). */
+        pid_t job_pid;
+        DomainJobKind job_kind;
+        sd_event_source *job_source;
+        char job_report[1024];
+        size_t job_report_len;
+
+        daemon_changed_t changed;            /* D-Bus: properties changed */
+        daemon_progress_t progress;          /* D-Bus: a step of the running handoff */
+        void *changed_userdata;
 };
 
 static void reconcile_soon(Daemon *d);
+static void request_complete(Daemon *d, RequestResult result, const char *fmt, ...) _printf_(3, 4);
+static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg);
 static void arm_timer(Daemon *d, sd_event_source **s, usec_t after, sd_event_time_handler_t cb);
 static int on_backoff(sd_event_source *s, uint64_t usec, void *userdata);
 
@@ -89,6 +114,8 @@ _printf_(3, 4) static void set_status(Daemon *d, GpuOwner owner, const char *fmt
         memcpy(d->status, buf, sizeof(buf));
         log_info("Status: %s", buf);
         (void) sd_notifyf(false, "STATUS=%s", buf);
+        if (d->changed)
+                d->changed(d, DAEMON_CHANGED_GPU, d->changed_userdata);
 }
 
 static const char *domain_name(Daemon *d) {
@@ -110,12 +137,23 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd, uint32_t revents 
                 ssize_t n = read(fd, buf + d->worker_report_len, room ?: 1);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n < 0 && errno == EAGAIN)
-                        return 0;  /* more to come */
                 if (n > 0 && room > 0) {
                         d->worker_report_len += (size_t) n;
+                        buf[d->worker_report_len] = 0;
+                        /* Steps come first ("S what"), one line each, the report last. */
+                        char *nl;
+                        while (startswith(buf, "S ") && (nl = strchr(buf, '\n'))) {
+                                *nl = 0;
+                                if (d->progress)
+                                        d->progress(d, buf + 2, d->changed_userdata);
+                                size_t used = (size_t) (nl + 1 - buf);
+                                memmove(buf, nl + 1, d->worker_report_len - used + 1);
+                                d->worker_report_len -= used;
+                        }
                         continue;
                 }
+                if (n < 0 && errno == EAGAIN)
+                        return 0;  /* more to come */
                 if (n > 0)
                         continue;  /* past what a report can be: drain to EOF */
                 break;  /* EOF, or an error: the worker is gone */
@@ -161,7 +199,7 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd, uint32_t revents 
         switch (outcome) {
         case HANDOFF_DONE:
         case HANDOFF_NOTHING_TO_DO:
-                if (!d->worker_to_vfio) {
+                if (!d->worker_to_vfio && !d->worker_requested) {
                         d->recoveries++;
                         log_event(EVENT_RECOVERY, LOG_NOTICE, &f,
                                   "Recovered: %s (%.1f ms from the event to the first write, %.1f ms in all)",
@@ -183,6 +221,13 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd, uint32_t revents 
         default:
                 log_event(EVENT_ROLLBACK_FAILED, LOG_CRIT, &f, "Rollback failed: %s", strna(msg));
         }
+        if (outcome == HANDOFF_DONE || outcome == HANDOFF_NOTHING_TO_DO)
+                d->last_error[0] = 0;
+        else
+                snprintf(d->last_error, sizeof(d->last_error), "%s: %s", handoff_outcome_to_string(outcome), strna(msg));
+        if (d->changed)
+                d->changed(d, DAEMON_CHANGED_GPU, d->changed_userdata);
+        request_worker_done(d, outcome, strna(msg));
         reconcile_soon(d);
         return 0;
 }
@@ -194,7 +239,7 @@ static int on_backoff(sd_event_source *s _unused_, uint64_t usec _unused_, void 
 
 /* Runs with the handoff lock that reconcile() took before it looked (the
  * inherited fd shares the flock): nobody moved the GPU in between. */
-_Noreturn static void worker_main(Daemon *d, bool to_vfio, int fd) {
+_Noreturn static void worker_main(Daemon *d, bool to_vfio, bool drain, int fd) {
         HandoffOutcome o;
         Handoff h;
 
@@ -202,6 +247,8 @@ _Noreturn static void worker_main(Daemon *d, bool to_vfio, int fd) {
                 dprintf(fd, "%d\ncannot listen for uevents\n", HANDOFF_REFUSED_CONFIG);
                 _exit(0);
         }
+        h.drain = drain;
+        h.progress_fd = fd;
         o = to_vfio ? handoff_to_vfio(&h) : handoff_to_host(&h);
         dprintf(fd, "%d %" PRIu64 "\n%s", o, (uint64_t) h.first_write, h.message);
         handoff_done(&h);
@@ -212,10 +259,11 @@ static bool backing_off(Daemon *d) {
         return d->backoff_timer && sd_event_source_get_enabled(d->backoff_timer, NULL) > 0;
 }
 
-static int worker_start(Daemon *d, bool to_vfio, int *lock) {
+/* requested: a client asked; it is not held back by the failure back-off. */
+static int worker_start(Daemon *d, bool to_vfio, bool drain, bool requested, int *lock) {
         int p[2];
 
-        if (backing_off(d)) {
+        if (!requested && backing_off(d)) {
                 log_debug("The last handoff failed; the next waits for the back-off timer.");
                 return 0;
         }
@@ -235,7 +283,7 @@ static int worker_start(Daemon *d, bool to_vfio, int *lock) {
         }
         if (pid == 0) {
                 close(p[0]);
-                worker_main(d, to_vfio, p[1]);
+                worker_main(d, to_vfio, drain, p[1]);
         }
         close(p[1]);
         if (*lock >= 0)
@@ -250,6 +298,7 @@ static int worker_start(Daemon *d, bool to_vfio, int *lock) {
         (void) sd_event_source_set_io_fd_own(d->worker_source, true);
         d->worker_pid = pid;
         d->worker_to_vfio = to_vfio;
+        d->worker_requested = requested;
         d->worker_started = now_usec();
         d->worker_trigger = d->event_pending_since ?: d->worker_started;
         set_status(d, OWNER_TRANSITIONING, "%s %s %s", d->gpu->address_str,
@@ -394,7 +443,14 @@ static void reconcile(Daemon *d) {
         if (ds == DOMAIN_ACTIVE) {
                 /* Running, but a handoff to it was cut short (its process was
                  * killed): finish the move towards the VM. */
-                (void) worker_start(d, true, &lock);
+                (void) worker_start(d, true, false, false, &lock);
+                return;
+        }
+
+        /* Vm.Start between the handoff and QEMU's start: the domain is not
+         * active yet, the GPU is its. */
+        if (d->request_active && d->request == REQUEST_VM_START) {
+                set_status(d, OWNER_VFIO, "%s on vfio-pci, %s starting", g->address_str, domain_name(d));
                 return;
         }
 
@@ -415,7 +471,7 @@ static void reconcile(Daemon *d) {
                 /* give_back_now stays until the worker reports (on_worker_exit). */
                 d->grace_expired = false;
                 disarm(d->grace_timer);
-                (void) worker_start(d, false, &lock);
+                (void) worker_start(d, false, false, false, &lock);
                 return;
         }
         arm_timer(d, &d->grace_timer, d->config->orphan_grace, on_grace);
@@ -423,11 +479,308 @@ static void reconcile(Daemon *d) {
                    g->address_str, (double) d->config->orphan_grace / USEC_PER_SEC);
 }
 
+static void request_check(Daemon *d);
+
 static int on_reconcile(sd_event_source *s _unused_, void *userdata) {
         Daemon *d = userdata;
         reconcile(d);
         d->event_pending_since = 0;
+        request_check(d);
         return 0;
+}
+
+/* ---- client requests (D-Bus): one at a time ---- */
+
+static const RequestResult result_of_outcome[_HANDOFF_OUTCOME_MAX] = {
+        [HANDOFF_DONE] = REQUEST_OK,
+        [HANDOFF_NOTHING_TO_DO] = REQUEST_OK,
+        [HANDOFF_REFUSED_CONFIG] = REQUEST_REFUSED,
+        [HANDOFF_REFUSED_IN_USE] = REQUEST_IN_USE,
+        [HANDOFF_ROLLED_BACK] = REQUEST_ROLLED_BACK,
+        [HANDOFF_STUCK] = REQUEST_STUCK,
+        [HANDOFF_ROLLBACK_FAILED] = REQUEST_ROLLBACK_FAILED,
+};
+
+static void request_complete(Daemon *d, RequestResult result, const char *fmt, ...) {
+        char msg[2048];
+        va_list ap;
+
+        if (!d->request_active)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        request_done_t done = d->request_done;
+        void *userdata = d->request_userdata;
+        d->request_active = false;
+        d->request_done = NULL;
+        d->request_userdata = NULL;
+        disarm(d->stop_timer);
+        if (done)
+                done(d, result, msg, userdata);
+}
+
+static int on_job_exit(sd_event_source *s _unused_, int fd, uint32_t revents _unused_, void *userdata) {
+        Daemon *d = userdata;
+        for (;;) {
+                size_t room = sizeof(d->job_report) - 1 - d->job_report_len;
+                ssize_t n = read(fd, d->job_report + d->job_report_len, room ?: 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n > 0) {
+                        if (room > 0)
+                                d->job_report_len += (size_t) n;
+                        continue;
+                }
+                break;
+        }
+        d->job_report[d->job_report_len] = 0;
+        d->job_report_len = 0;
+        while (waitpid(d->job_pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        d->job_pid = 0;
+        d->job_source = sd_event_source_disable_unref(d->job_source);
+
+        bool ok = d->job_report[0] == '0';
+        const char *why = strchr(d->job_report, '\n');
+        why = why && why[1] ? why + 1 : ok ? "" : "the libvirt call's process died before it could report";
+        EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain,
+                          .step = domain_job_kind_to_string(d->job_kind), .outcome = ok ? "done" : "failed" };
+        if (ok)
+                log_event(EVENT_DOMAIN, LOG_INFO, &f, "Domain %s: %s requested%s%s.", domain_name(d),
+                          domain_job_kind_to_string(d->job_kind), *why ? "; " : "", why);
+        else
+                log_event(EVENT_DOMAIN, LOG_ERR, &f, "Domain %s: %s failed: %s", domain_name(d),
+                          domain_job_kind_to_string(d->job_kind), why);
+
+        if (!d->request_active)
+                return 0;
+        switch (d->job_kind) {
+        case DOMAIN_JOB_CREATE:
+                if (ok)
+                        request_complete(d, REQUEST_OK, "%s runs with %s%s%s", domain_name(d), d->gpu->address_str,
+                                         *why ? "; " : "", why);
+                else {
+                        /* The VM did not start: the GPU goes back now, not after the grace. */
+                        d->give_back_now = true;
+                        request_complete(d, REQUEST_LIBVIRT, "%s did not start: %s", domain_name(d), why);
+                }
+                break;
+        case DOMAIN_JOB_SHUTDOWN:
+        case DOMAIN_JOB_DESTROY:
+                if (!ok && domain_watch_state(d->domain) == DOMAIN_ACTIVE)
+                        request_complete(d, REQUEST_LIBVIRT, "%s: %s failed: %s", domain_name(d),
+                                         domain_job_kind_to_string(d->job_kind), why);
+                /* else: the stop event, then the give-back, complete it (request_check). */
+                break;
+        }
+        reconcile_soon(d);
+        return 0;
+}
+
+static int job_start(Daemon *d, DomainJobKind kind) {
+        DomainJob job = { .kind = kind, .uri = d->config->uri ?: "qemu:///system", .domain = d->config->domain,
+                          .lg_user = d->config->lg_user, .lg_unit = d->config->lg_unit };
+        int fd, r;
+
+        r = domain_job_start(&job, &d->job_pid, &fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to fork for the libvirt call: %m");
+        r = sd_event_add_io(d->event, &d->job_source, fd, EPOLLIN, on_job_exit, d);
+        if (r < 0) {
+                close(fd);
+                (void) waitpid(d->job_pid, NULL, 0);
+                d->job_pid = 0;
+                return log_error_errno(r, "Failed to watch the libvirt call: %m");
+        }
+        (void) sd_event_source_set_io_fd_own(d->job_source, true);
+        d->job_kind = kind;
+        return 0;
+}
+
+static int on_stop_timeout(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        Daemon *d = userdata;
+        if (!d->request_active || d->request != REQUEST_VM_STOP || d->job_pid > 0)
+                return 0;
+        if (domain_watch_state(d->domain) != DOMAIN_ACTIVE)
+                return 0;
+        EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain, .step = "destroy" };
+        log_event(EVENT_DOMAIN, LOG_WARNING, &f, "Domain %s did not shut down in time; destroying it.", domain_name(d));
+        if (job_start(d, DOMAIN_JOB_DESTROY) < 0)
+                request_complete(d, REQUEST_LIBVIRT, "%s did not shut down and could not be destroyed", domain_name(d));
+        return 0;
+}
+
+/* The handoff of a request ended. */
+static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg) {
+        if (!d->request_active)
+                return;
+        if (d->request == REQUEST_VM_STOP && d->request_stage == STAGE_WAIT_STOP &&
+            domain_watch_state(d->domain) == DOMAIN_ACTIVE)
+                return;  /* a handoff vfiod began on its own, not the give-back after the stop */
+        RequestResult r = result_of_outcome[o];
+        if (d->request == REQUEST_VM_START && r == REQUEST_OK) {
+                d->request_stage = STAGE_JOB;
+                if (job_start(d, DOMAIN_JOB_CREATE) < 0) {
+                        d->give_back_now = true;
+                        request_complete(d, REQUEST_LIBVIRT, "%s is on vfio-pci, but starting %s failed",
+                                         d->gpu->address_str, domain_name(d));
+                }
+                return;
+        }
+        if (d->request == REQUEST_VM_STOP && r == REQUEST_OK)
+                request_complete(d, REQUEST_OK, "%s stopped; %s", domain_name(d), msg);
+        else
+                request_complete(d, r, "%s", msg);
+}
+
+/* After each reconcile: a Vm.Stop is done once the domain is down and the
+ * GPU is on the host (also when the give-back had nothing to do). */
+static void request_check(Daemon *d) {
+        if (!d->request_active || d->request != REQUEST_VM_STOP || d->request_stage != STAGE_WAIT_STOP)
+                return;
+        if (d->worker_pid > 0 || d->job_pid > 0 || domain_watch_state(d->domain) != DOMAIN_INACTIVE)
+                return;
+        if (d->owner == OWNER_HOST)
+                request_complete(d, REQUEST_OK, "%s stopped; %s is on the host", domain_name(d), d->gpu->address_str);
+        else if (d->owner == OWNER_STUCK)
+                request_complete(d, REQUEST_STUCK, "%s stopped, but %s", domain_name(d), d->status);
+}
+
+int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_usec, request_done_t done,
+                   void *userdata) {
+        _cleanup_close_ int lock = -1;
+        int r;
+
+        if (d->request_active || d->worker_pid > 0 || d->job_pid > 0) {
+                done(d, REQUEST_BUSY, d->worker_pid > 0 ? "A handoff of the GPU is running; try again when it is done." :
+                                      "Another request is running; try again when it is done.", userdata);
+                return 0;
+        }
+        DomainState ds = d->domain ? domain_watch_state(d->domain) : DOMAIN_INACTIVE;
+        if ((kind == REQUEST_VM_START || kind == REQUEST_VM_STOP) && !d->config->domain) {
+                done(d, REQUEST_NO_VM, "No VM is configured: set Domain= in [VM] of " VFIOD_CONFIG_FILE ".", userdata);
+                return 0;
+        }
+        if ((kind == REQUEST_VM_START || kind == REQUEST_VM_STOP) && ds == DOMAIN_UNKNOWN) {
+                done(d, REQUEST_LIBVIRT, "libvirt is unreachable: cannot tell whether the VM runs.", userdata);
+                return 0;
+        }
+        if ((kind == REQUEST_TO_HOST || kind == REQUEST_FORCE_HOST) && ds == DOMAIN_ACTIVE) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "%s runs and owns the GPU: stop it first (windows-stop).", domain_name(d));
+                done(d, REQUEST_VM_RUNNING, msg, userdata);
+                return 0;
+        }
+        if (kind == REQUEST_VM_START && ds == DOMAIN_ACTIVE) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "%s already runs.", domain_name(d));
+                done(d, REQUEST_OK, msg, userdata);
+                return 0;
+        }
+
+        d->request_active = true;
+        d->request = kind;
+        d->request_done = done;
+        d->request_userdata = userdata;
+        d->request_stage = STAGE_HANDOFF;
+
+        if (kind == REQUEST_VM_STOP && ds == DOMAIN_ACTIVE) {
+                d->request_stage = STAGE_WAIT_STOP;
+                if (job_start(d, DOMAIN_JOB_SHUTDOWN) < 0) {
+                        request_complete(d, REQUEST_LIBVIRT, "Cannot ask %s to shut down.", domain_name(d));
+                        return 0;
+                }
+                arm_timer(d, &d->stop_timer, timeout_usec ?: d->config->shutdown_timeout, on_stop_timeout);
+                return 0;
+        }
+        if (kind == REQUEST_VM_STOP) {
+                /* Not running: only the give-back is left, at once. */
+                d->request_stage = STAGE_WAIT_STOP;
+                d->give_back_now = true;
+                reconcile_soon(d);
+                return 0;
+        }
+
+        if (kind == REQUEST_FORCE_HOST) {
+                d->failures = 0;
+                disarm(d->backoff_timer);
+                d->give_back_now = true;
+        }
+        r = handoff_lock(d->gpu->address_str, &lock);
+        if (r == -EBUSY) {
+                request_complete(d, REQUEST_BUSY, "Another process is handing %s over; try again when it is done.",
+                                 d->gpu->address_str);
+                return 0;
+        }
+        if (r < 0) {
+                request_complete(d, REQUEST_REFUSED, "Cannot lock %s under %s: %s", d->gpu->address_str, runtime_dir(),
+                                 strerror(-r));
+                return 0;
+        }
+        bool to_vfio = kind == REQUEST_TO_VFIO || kind == REQUEST_VM_START;
+        disarm(d->grace_timer);
+        if (worker_start(d, to_vfio, drain, true, &lock) < 0)
+                request_complete(d, REQUEST_ROLLED_BACK, "Cannot start the handoff worker.");
+        return 0;
+}
+
+void daemon_request_forget(Daemon *d, void *userdata) {
+        if (d->request_active && d->request_userdata == userdata) {
+                d->request_done = NULL;
+                d->request_userdata = NULL;
+        }
+}
+
+void daemon_set_handlers(Daemon *d, daemon_changed_t changed, daemon_progress_t progress, void *userdata) {
+        d->changed = changed;
+        d->progress = progress;
+        d->changed_userdata = userdata;
+}
+
+Gpu *daemon_gpu(Daemon *d) {
+        return d->gpu;
+}
+
+const Config *daemon_config(Daemon *d) {
+        return d->config;
+}
+
+DomainWatch *daemon_domain(Daemon *d) {
+        return d->domain;
+}
+
+const char *daemon_last_error(Daemon *d) {
+        return d->last_error;
+}
+
+const char *gpu_owner_to_string(GpuOwner o) {
+        static const char *const names[] = {
+                [OWNER_HOST] = "host",
+                [OWNER_VFIO] = "vfio",
+                [OWNER_TRANSITIONING] = "transitioning",
+                [OWNER_STUCK] = "stuck",
+                [OWNER_INCOMPLETE] = "incomplete",
+        };
+        return (unsigned) o < ELEMENTSOF(names) ? names[o] : "?";
+}
+
+const char *request_result_to_string(RequestResult r) {
+        static const char *const names[] = {
+                [REQUEST_OK] = "done",
+                [REQUEST_REFUSED] = "refused",
+                [REQUEST_IN_USE] = "in use",
+                [REQUEST_ROLLED_BACK] = "rolled back",
+                [REQUEST_STUCK] = "stuck",
+                [REQUEST_ROLLBACK_FAILED] = "rollback failed",
+                [REQUEST_BUSY] = "busy",
+                [REQUEST_VM_RUNNING] = "VM running",
+                [REQUEST_NO_VM] = "no VM",
+                [REQUEST_LIBVIRT] = "libvirt",
+        };
+        return (unsigned) r < ELEMENTSOF(names) ? names[r] : "?";
 }
 
 static void reconcile_soon(Daemon *d) {
@@ -461,16 +814,22 @@ static void on_domain(DomainWatch *w _unused_, DomainChange change, const char *
                 log_event(EVENT_LIBVIRT, change == DOMAIN_CHANGE_CONNECTED ? LOG_INFO : LOG_WARNING, &f, "%s.", detail);
         else
                 log_event(EVENT_DOMAIN, LOG_INFO, &f, "Domain %s %s.", domain_name(d), detail);
-        if (change == DOMAIN_CHANGE_STOPPED)
+        if (change == DOMAIN_CHANGE_STOPPED) {
                 d->give_back_now = true;
+                looking_glass_stop(d->config->lg_user, d->config->lg_unit);
+        }
+        if (d->changed)
+                d->changed(d, DAEMON_CHANGED_VM, d->changed_userdata);
         reconcile_soon(d);
 }
 
-static int reload(Daemon *d) {
+static int reload_config(Daemon *d, char **ret_error) {
         _cleanup_(config_freep) Config *c = NULL;
         if (config_load(d->config_path, &c) < 0) {
+                if (ret_error)
+                        *ret_error = strdup(log_last_error());
                 log_warning("Keeping the configuration in use: %s is not valid.", d->config_path);
-                return 0;
+                return -EINVAL;
         }
         /* The GPU is found once, at start-up: a different one is a restart. */
         if (c->have_address != d->config->have_address || c->have_id != d->config->have_id ||
@@ -478,7 +837,10 @@ static int reload(Daemon *d) {
             memcmp(&c->id, &d->config->id, sizeof(c->id)) != 0) {
                 log_warning("%s names another GPU: keeping the configuration in use; restart vfiod to manage it.",
                             d->config_path);
-                return 0;
+                if (ret_error && asprintf(ret_error, "%s names another GPU: restart vfiod to manage it.",
+                                          d->config_path) < 0)
+                        *ret_error = NULL;
+                return -EINVAL;
         }
         bool vm_changed = !streq_ptr(c->domain, d->config->domain) || !streq_ptr(c->uri, d->config->uri);
         config_free(d->config);
@@ -494,7 +856,19 @@ static int reload(Daemon *d) {
         /* A running grace period restarts with the new OrphanGraceSec=. */
         disarm(d->grace_timer);
         reconcile_soon(d);
+        if (d->changed)
+                d->changed(d, DAEMON_CHANGED_GPU | DAEMON_CHANGED_VM, d->changed_userdata);
         return 0;
+}
+
+/* SIGHUP and inotify: an invalid file was logged and is kept out. */
+static int reload(Daemon *d) {
+        (void) reload_config(d, NULL);
+        return 0;
+}
+
+int daemon_reload(Daemon *d, char **ret_error) {
+        return reload_config(d, ret_error);
 }
 
 static void watch_path(Daemon *d, size_t slot, const char *path, uint32_t mask, sd_event_inotify_handler_t cb);
@@ -606,7 +980,6 @@ int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
         /* The same code path at start-up as on every event: after a crash or
          * a restart of vfiod, this finishes or undoes what was left. */
         reconcile(d);
-        (void) sd_notify(false, "READY=1");
 
         *ret = TAKE_PTR(d);
         return 0;
@@ -626,6 +999,8 @@ Daemon *daemon_free(Daemon *d) {
         sd_event_source_disable_unref(d->retry_timer);
         sd_event_source_disable_unref(d->backoff_timer);
         sd_event_source_disable_unref(d->worker_source);
+        sd_event_source_disable_unref(d->job_source);
+        sd_event_source_disable_unref(d->stop_timer);
         sd_event_source_disable_unref(d->monitor_source);
         udev_monitor_unref(d->monitor);
         gpu_free(d->gpu);

@@ -30,7 +30,7 @@ const char *handoff_outcome_to_string(HandoffOutcome o) {
 }
 
 int handoff_init(Handoff *h, struct udev *udev, const Config *config, Gpu *gpu) {
-        *h = (Handoff) { .udev = udev, .config = config, .gpu = gpu, .writer = SYSFS_WRITER_INIT };
+        *h = (Handoff) { .udev = udev, .config = config, .gpu = gpu, .writer = SYSFS_WRITER_INIT, .progress_fd = -1 };
         /* Listen before the first write, so that no uevent is missed. */
         return device_watch_new(udev, &h->watch);
 }
@@ -46,6 +46,19 @@ _printf_(2, 3) static void set_message(Handoff *h, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(h->message, sizeof(h->message), fmt, ap);
         va_end(ap);
+}
+
+/* A step done, for whoever follows the handoff (vfiod's D-Bus Progress signal). */
+_printf_(2, 3) static void progress(Handoff *h, const char *fmt, ...) {
+        char line[512];
+        va_list ap;
+        if (h->progress_fd < 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        line[strcspn(line, "\n")] = 0;
+        dprintf(h->progress_fd, "S %s\n", line);
 }
 
 /* The writer whose write never returned stays where the kernel holds it; we
@@ -169,6 +182,7 @@ static int function_move(Handoff *h, PciFunction *f, const char *target, const c
 
         log_info("%s: %s -> %s (%.1f ms)", f->address_str, before ?: "no driver", f->driver,
                  (double) (now_usec() - start) / USEC_PER_MSEC);
+        progress(h, "%s: %s -> %s", f->address_str, before ?: "no driver", f->driver);
         return 0;
 }
 
@@ -383,6 +397,7 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
         }
 
         log_info("Handing %s to " VFIO_DRIVER ".", g->address_str);
+        progress(h, "handing %s to " VFIO_DRIVER, g->address_str);
         r = record_originals(h);
         if (r < 0) {
                 set_message(h, "Cannot record the GPU's drivers under %s: %s", runtime_dir(), strerror(-r));
@@ -477,6 +492,7 @@ HandoffOutcome handoff_to_host(Handoff *h) {
                 log_warning_errno(r, "Cannot read the recorded drivers, letting the kernel choose: %m");
 
         log_info("Giving %s back to the host.", g->address_str);
+        progress(h, "giving %s back to the host", g->address_str);
         (void) modules_unblock(modprobe_dir());
         char **mods = h->state.modules ?: c->host_modules;
         if (mods && (r = modules_load_reverse(mods)) < 0) {

@@ -5,12 +5,18 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
 static int max_level = LOG_INFO;
 static int to_journal = -1;
+static char last_error[2048];
+
+const char *log_last_error(void) {
+        return last_error;
+}
 
 void log_set_max_level(int level) {
         max_level = level;
@@ -63,6 +69,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                                                              NULL);
                 } else
                         fprintf(stderr, "%s: %s\n", program_invocation_short_name, buf);
+                if (level <= LOG_ERR)
+                        memcpy(last_error, buf, sizeof(last_error));
         }
 
         errno = saved;

@@ -3,6 +3,9 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include <systemd/sd-daemon.h>
+
+#include "bus-api.h"
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -51,11 +54,16 @@ int main(int argc, char *argv[]) {
 
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(daemon_freep) Daemon *d = NULL;
+        _cleanup_(bus_api_freep) BusApi *api = NULL;
         int r = sd_event_default(&event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m"), 1;
         if (daemon_new(event, config, &d) < 0)
                 return 1;
+        if (bus_api_new(event, d, &api) < 0)
+                return 1;
+        /* After the bus name: a unit with BusName= is ready when clients can call. */
+        (void) sd_notify(false, "READY=1");
         r = sd_event_loop(event);
         return r < 0 ? 1 : 0;
 }

@@ -31,6 +31,7 @@ typedef struct Handoff {
         bool drain;              /* ask holders to exit (SIGTERM) instead of refusing */
         HandoffState state;      /* what to undo */
         usec_t first_write;      /* CLOCK_MONOTONIC of the first sysfs write, 0: none yet */
+        int progress_fd;         /* each step as a line "S <what>\n", for a client to follow; -1: none */
         char message[2048];      /* the outcome in words: the caller reports it, the engine logs only steps */
 } Handoff;
 

@@ -29,4 +29,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
+/* The text of the last error logged: a D-Bus reply can carry the journal's words. */
+const char *log_last_error(void);
+
 #define log_oom() log_error_errno(ENOMEM, "Out of memory.")
