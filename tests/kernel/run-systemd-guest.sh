@@ -60,6 +60,10 @@ have_unit() { # NAME: installed by make install, or on the host's root
 }
 # Until make install ships units/vfiod.service: a stand-in.
 have_unit vfiod.service || install -m644 "$here/systemd-units/vfiod.service" "$units/"
+# Until make install ships units/org.vfiod1.conf: vfiod must own its name.
+if [ ! -e "$stage/usr/share/dbus-1/system.d/org.vfiod1.conf" ] && [ ! -e "$stage/etc/dbus-1/system.d/org.vfiod1.conf" ]; then
+        install -Dm644 "$here/systemd-units/org.vfiod1.conf" "$stage/usr/share/dbus-1/system.d/org.vfiod1.conf"
+fi
 # libvirt-daemon-system (libvirtd's and virtlogd's units) may not be installed.
 for u in libvirtd.service virtlogd.socket virtlogd.service; do
         have_unit "$u" || install -m644 "$here/systemd-units/$u" "$units/"

@@ -50,6 +50,9 @@ check "vfiod's StatusText says the GPU is on the host ($(status))" \
         wait_for 30 eval '[[ "$(status)" == *"$GPU on the host (bochs-drm)"* ]]'
 
 check_show "busctl --system status answers" busctl --system --no-pager status
+busstatus() { busctl --system get-property org.vfiod1 /org/vfiod1 org.vfiod1.Manager Status; }
+check_show "vfiod owns org.vfiod1 on the system bus: Manager.Status says the GPU is on the host" \
+        eval 'busstatus && [[ "$(busstatus)" == *"$GPU on the host (bochs-drm)"* ]]'
 
 started() { journalctl -u vfiod -o json --no-pager "MESSAGE_ID=$ID_AGENT" | grep -q "\"VFIOD_GPU\":\"$GPU\""; }
 check "the journal has vfiod's start entry (MESSAGE_ID=$ID_AGENT, VFIOD_GPU=$GPU)" started
