@@ -301,6 +301,8 @@ static int vm_property(sd_bus *bus _unused_, const char *path _unused_, const ch
                 return sd_bus_message_append(reply, "s", c->uri ?: "qemu:///system");
         if (streq(prop, "Gpu"))
                 return sd_bus_message_append(reply, "o", a->gpu_path);
+        if (streq(prop, "LastStop"))
+                return sd_bus_message_append(reply, "s", daemon_vm_last_stop(a->daemon));
         DomainState s = w ? domain_watch_state(w) : DOMAIN_UNKNOWN;
         return sd_bus_message_append(reply, "s", s == DOMAIN_ACTIVE ? "running" : s == DOMAIN_INACTIVE ? "shut off" : "unknown");
 }
@@ -311,6 +313,7 @@ static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_PROPERTY("Uri", "s", vm_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("State", "s", vm_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Gpu", "o", vm_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("LastStop", "s", vm_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("Start", "b", SD_BUS_PARAM(drain), "s", SD_BUS_PARAM(message), method_vm_start,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Stop", "t", SD_BUS_PARAM(timeout_usec), "s", SD_BUS_PARAM(message), method_vm_stop,
@@ -328,7 +331,7 @@ static void on_changed(Daemon *d _unused_, unsigned what, void *userdata) {
         if (what & DAEMON_CHANGED_VM) {
                 _cleanup_free_ char *p = vm_path(a);
                 if (p)
-                        (void) sd_bus_emit_properties_changed(a->bus, p, "org.vfiod1.Vm", "Name", "Uri", "State", NULL);
+                        (void) sd_bus_emit_properties_changed(a->bus, p, "org.vfiod1.Vm", "Name", "Uri", "State", "LastStop", NULL);
                 (void) sd_bus_emit_properties_changed(a->bus, BUS_PATH, "org.vfiod1.Manager", "Vms", NULL);
                 (void) sd_bus_emit_properties_changed(a->bus, a->gpu_path, "org.vfiod1.Gpu", "Vm", NULL);
         }

@@ -63,6 +63,7 @@ struct Daemon {
         unsigned recoveries;
         char status[512];
         char last_error[1024];               /* the last failed handoff's words, "" after a good one */
+        char vm_last_stop[64];               /* the last stop event's detail: "stopped (failed)" */
 
         /* The client request in flight (D-Bus), at most one. */
         bool request_active;
@@ -654,6 +655,12 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
         _cleanup_close_ int lock = -1;
         int r;
 
+        /* The qemu hook of the domain Vm.Start is starting: already handed over. */
+        if (kind == REQUEST_TO_VFIO && d->request_active && d->request == REQUEST_VM_START &&
+            d->request_stage == STAGE_JOB) {
+                done(d, REQUEST_OK, "The GPU is on vfio-pci for the domain being started.", userdata);
+                return 0;
+        }
         if (d->request_active || d->worker_pid > 0 || d->job_pid > 0) {
                 done(d, REQUEST_BUSY, d->worker_pid > 0 ? "A handoff of the GPU is running; try again when it is done." :
                                       "Another request is running; try again when it is done.", userdata);
@@ -752,6 +759,10 @@ DomainWatch *daemon_domain(Daemon *d) {
         return d->domain;
 }
 
+const char *daemon_vm_last_stop(Daemon *d) {
+        return d->vm_last_stop;
+}
+
 const char *daemon_last_error(Daemon *d) {
         return d->last_error;
 }
@@ -815,6 +826,7 @@ static void on_domain(DomainWatch *w _unused_, DomainChange change, const char *
         else
                 log_event(EVENT_DOMAIN, LOG_INFO, &f, "Domain %s %s.", domain_name(d), detail);
         if (change == DOMAIN_CHANGE_STOPPED) {
+                snprintf(d->vm_last_stop, sizeof(d->vm_last_stop), "%s", detail);
                 d->give_back_now = true;
                 looking_glass_stop(d->config->lg_user, d->config->lg_unit);
         }

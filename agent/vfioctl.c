@@ -7,10 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-api.h"
 #include "config.h"
+#include "ctl.h"
+#include "doctor.h"
 #include "gpu.h"
 #include "handoff.h"
 #include "holders.h"
+#include "install.h"
+#include "lg-test.h"
 #include "log.h"
 #include "state.h"
 #include "strv.h"
@@ -19,51 +24,64 @@
 #define VERSION "0"
 #endif
 
-/* Documented in vfioctl --help and README. */
-enum {
-        EXIT_DONE = 0,
-        EXIT_FAILURE_OTHER = 1,
-        EXIT_USAGE = 2,
-        EXIT_REFUSED_CONFIG = 3,
-        EXIT_REFUSED_IN_USE = 4,
-        EXIT_ROLLED_BACK = 5,
-        EXIT_STUCK = 6,
-        EXIT_ROLLBACK_FAILED = 7,
-};
-
 static const char *arg_config = VFIOD_CONFIG_FILE;
 static const char *arg_gpu = NULL;
 static bool arg_drain = false;
+static bool arg_direct = false;
+static CtlOptions arg_ctl = {};
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev *, udev_unref);
 
 static void help(void) {
         printf("%s [OPTIONS] COMMAND\n\n"
-               "Move a GPU with all its functions between its host driver and vfio-pci.\n\n"
+               "Lend the GPU to the VM and get it back, through vfiod.\n\n"
                "Commands:\n"
-               "  status          The GPU, each function and its driver, the IOMMU group, who uses it\n"
-               "  to-vfio         Hand every function to vfio-pci (refuses while a process uses it)\n"
-               "  to-host         Give every function back to its host driver\n\n"
+               "  status              The GPU, each function and its driver, who uses it (vfio-status)\n"
+               "  start               Hand the GPU over and start the VM (windows-start)\n"
+               "  stop                Shut the VM down, destroy it after the timeout, GPU back (windows-stop)\n"
+               "  force-host          Give the GPU back now when passthrough is stuck (gpu-rebind-nvidia)\n"
+               "  health              The VM's state, vCPUs, memory and PCI devices vs the GPU (vm-health)\n"
+               "  to-vfio             Hand every function to vfio-pci (refuses while a process uses it)\n"
+               "  to-host             Give every function back to its host driver\n"
+               "  reload              Make vfiod re-read its configuration\n"
+               "  run-vm              windows-vm.service's main process: start, wait for the VM's end\n"
+               "  hook DOMAIN OP SUB  libvirt's qemu hook (prepare/begin, release/end)\n"
+               "  install-hooks       Install the libvirt hook (--remove: remove it)\n"
+               "  install-services    Enable the optional units, Looking Glass autostart (--remove)\n"
+               "  lg-test             Check Looking Glass end to end\n"
+               "  doctor              Check this workstation against what passthrough needs\n\n"
                "Options:\n"
-               "  -g --gpu=ADDRESS   The GPU's PCI address (default: Address= or ID= in the config,\n"
-               "                     else the one display controller that is not the boot display)\n"
-               "  -c --config=FILE   Configuration file (default: " VFIOD_CONFIG_FILE ")\n"
-               "     --drain         Ask processes using the GPU to exit (SIGTERM) instead of refusing\n"
-               "  -v --verbose       Show every sysfs write\n"
-               "  -h --help          Show this help\n"
-               "     --version       Show the version\n\n"
+               "  -g --gpu=ADDRESS    With --direct: the GPU's PCI address\n"
+               "  -c --config=FILE    Configuration file (default: " VFIOD_CONFIG_FILE ")\n"
+               "     --drain          Ask processes using the GPU to exit (SIGTERM) instead of refusing\n"
+               "     --direct         status, to-vfio, to-host without vfiod (rescue)\n"
+               "     --json           status, health: JSON\n"
+               "     --follow         status: print again on every change\n"
+               "     --waybar         status: one JSON line for waybar's custom module\n"
+               "     --timeout=SPAN   stop: shutdown timeout (default ShutdownTimeoutSec=)\n"
+               "  -q --quiet          No progress, only errors\n"
+               "  -v --verbose        Show every sysfs write (--direct)\n"
+               "  -h --help           Show this help\n"
+               "     --version        Show the version\n\n"
                "Exit status: 0 done (or nothing to do), 1 other failure, 2 bad usage,\n"
                "3 refused (configuration or IOMMU group), 4 refused (GPU in use),\n"
-               "5 failed and rolled back, 6 stuck (a write never returned), 7 rollback failed.\n",
+               "5 failed and rolled back, 6 stuck (a write never returned), 7 rollback failed,\n"
+               "8 vfiod not running, 9 access denied.\n",
                program_invocation_short_name);
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_DRAIN = 0x100, ARG_VERSION };
+        enum { ARG_DRAIN = 0x100, ARG_VERSION, ARG_DIRECT, ARG_JSON, ARG_FOLLOW, ARG_WAYBAR, ARG_TIMEOUT };
         static const struct option options[] = {
                 { "gpu", required_argument, NULL, 'g' },
                 { "config", required_argument, NULL, 'c' },
                 { "drain", no_argument, NULL, ARG_DRAIN },
+                { "direct", no_argument, NULL, ARG_DIRECT },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "follow", no_argument, NULL, ARG_FOLLOW },
+                { "waybar", no_argument, NULL, ARG_WAYBAR },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "quiet", no_argument, NULL, 'q' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -71,7 +89,7 @@ static int parse_argv(int argc, char *argv[]) {
         };
         int c;
 
-        while ((c = getopt_long(argc, argv, "g:c:vh", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "g:c:qvh", options, NULL)) >= 0)
                 switch (c) {
                 case 'g':
                         arg_gpu = optarg;
@@ -80,7 +98,28 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_config = optarg;
                         break;
                 case ARG_DRAIN:
-                        arg_drain = true;
+                        arg_drain = arg_ctl.drain = true;
+                        break;
+                case ARG_DIRECT:
+                        arg_direct = true;
+                        break;
+                case ARG_JSON:
+                        arg_ctl.json = true;
+                        break;
+                case ARG_FOLLOW:
+                        arg_ctl.follow = true;
+                        break;
+                case ARG_WAYBAR:
+                        arg_ctl.waybar = true;
+                        break;
+                case ARG_TIMEOUT:
+                        if (parse_sec(optarg, &arg_ctl.timeout_usec) < 0 || arg_ctl.timeout_usec == 0) {
+                                log_error("--timeout=%s is not a positive time span (expected e.g. 90s or 2min).", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case 'q':
+                        arg_ctl.quiet = true;
                         break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);
@@ -209,7 +248,9 @@ static const struct {
         int (*main)(int argc, char *argv[]);
 } subcommands[] = {
         /* lg-test here */
+        { "lg-test", "lg-test", lg_test_main },
         /* doctor here */
+        { "doctor", NULL, doctor_main },
         { NULL, NULL, NULL },  /* keeps the table non-empty */
 };
 
@@ -245,25 +286,94 @@ int main(int argc, char *argv[]) {
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_DONE;
 
-        if (optind >= argc) {
-                log_error("Missing command: status, to-vfio or to-host (see --help).");
+        /* Installed as links: windows-start is "vfioctl start", and so on. */
+        static const struct { const char *link, *verb; } aliases[] = {
+                { "windows-start", "start" }, { "windows-stop", "stop" }, { "vfio-status", "status" },
+                { "gpu-rebind-nvidia", "force-host" }, { "vm-health", "health" },
+                { "install-hooks", "install-hooks" }, { "install-services", "install-services" },
+        };
+        const char *verb = NULL, *self = basename(argv[0]);
+        for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
+                if (streq(self, aliases[i].link))
+                        verb = aliases[i].verb;
+        if (!verb) {
+                if (optind >= argc) {
+                        log_error("Missing command (see --help).");
+                        return EXIT_USAGE;
+                }
+                verb = argv[optind++];
+        }
+        arg_ctl.config = arg_config;
+
+        if (streq(verb, "hook"))
+                return ctl_hook(argc - optind + 1, argv + optind - 1);
+        if (streq(verb, "install-hooks") || streq(verb, "install-services"))
+                return install_main(verb, argc - optind, argv + optind);
+
+        static const char *const verbs[] = { "status", "start", "stop", "force-host", "health", "to-vfio",
+                                             "to-host", "reload", "run-vm", NULL };
+        bool known = false;
+        for (size_t i = 0; verbs[i]; i++)
+                known = known || streq(verb, verbs[i]);
+        if (!known) {
+                log_error("Unknown command '%s' (see --help).", verb);
                 return EXIT_USAGE;
         }
-        const char *verb = argv[optind];
-        bool is_status = streq(verb, "status"), is_vfio = streq(verb, "to-vfio"), is_host = streq(verb, "to-host");
-        if (!is_status && !is_vfio && !is_host) {
-                log_error("Unknown command '%s': expected status, to-vfio or to-host.", verb);
+        if (optind < argc) {
+                log_error("Unexpected argument '%s' after %s.", argv[optind], verb);
                 return EXIT_USAGE;
         }
-        if (optind + 1 < argc) {
-                log_error("Unexpected argument '%s' after %s.", argv[optind + 1], verb);
+        if (arg_direct && !streq(verb, "status") && !streq(verb, "to-vfio") && !streq(verb, "to-host")) {
+                log_error("--direct works with status, to-vfio and to-host only.");
                 return EXIT_USAGE;
         }
+        if (arg_gpu && !arg_direct) {
+                log_error("--gpu= needs --direct: vfiod manages the GPU of its configuration.");
+                return EXIT_USAGE;
+        }
+        if ((arg_ctl.follow || arg_ctl.waybar) && !streq(verb, "status")) {
+                log_error("--follow and --waybar go with status.");
+                return EXIT_USAGE;
+        }
+
+        if (!arg_direct) {
+                _cleanup_free_ char *gpu_path = NULL, *vm = NULL;
+                sd_bus *bus = NULL;
+                r = ctl_connect(&bus);
+                if (r != EXIT_DONE)
+                        return r;
+                if (streq(verb, "status"))
+                        r = ctl_status(bus, &arg_ctl);
+                else if (streq(verb, "health"))
+                        r = ctl_health(bus, &arg_ctl);
+                else if (streq(verb, "run-vm"))
+                        r = ctl_run_vm(bus, &arg_ctl);
+                else if (streq(verb, "reload"))
+                        r = ctl_request(bus, BUS_PATH, "org.vfiod1.Manager", "Reload", arg_ctl.quiet, "");
+                else if ((r = ctl_paths(bus, &gpu_path, &vm)) == EXIT_DONE) {
+                        if (streq(verb, "to-vfio"))
+                                r = ctl_request(bus, gpu_path, "org.vfiod1.Gpu", "ToVfio", arg_ctl.quiet, "b", arg_drain);
+                        else if (streq(verb, "to-host"))
+                                r = ctl_request(bus, gpu_path, "org.vfiod1.Gpu", "ToHost", arg_ctl.quiet, "b", arg_drain);
+                        else if (streq(verb, "force-host"))
+                                r = ctl_request(bus, gpu_path, "org.vfiod1.Gpu", "ForceHost", arg_ctl.quiet, "");
+                        else if (!vm) {
+                                log_error("No VM is configured: set Domain= in [VM] of %s.", arg_config);
+                                r = EXIT_REFUSED_CONFIG;
+                        } else if (streq(verb, "start"))
+                                r = ctl_request(bus, vm, "org.vfiod1.Vm", "Start", arg_ctl.quiet, "b", arg_drain);
+                        else
+                                r = ctl_request(bus, vm, "org.vfiod1.Vm", "Stop", arg_ctl.quiet, "t",
+                                                arg_ctl.timeout_usec);
+                }
+                sd_bus_flush_close_unref(bus);
+                return r;
+        }
+
         if (arg_gpu && pci_address_parse(arg_gpu, &address) < 0) {
                 log_error("--gpu=%s is not a PCI address (expected e.g. 0000:01:00.0).", arg_gpu);
                 return EXIT_USAGE;
         }
-
         if (config_load(arg_config, &config) < 0)
                 return EXIT_REFUSED_CONFIG;
 
@@ -275,7 +385,7 @@ int main(int argc, char *argv[]) {
         if (gpu_find(udev, config, arg_gpu ? &address : NULL, &gpu) < 0)
                 return EXIT_REFUSED_CONFIG;
 
-        if (is_status)
+        if (streq(verb, "status"))
                 return run_status(gpu);
-        return run_handoff(udev, config, gpu, is_vfio);
+        return run_handoff(udev, config, gpu, streq(verb, "to-vfio"));
 }

@@ -78,6 +78,8 @@ Gpu *daemon_gpu(Daemon *d);
 const Config *daemon_config(Daemon *d);
 DomainWatch *daemon_domain(Daemon *d);
 const char *daemon_last_error(Daemon *d);
+/* How the domain last stopped, as libvirt said: "stopped (shutdown)", "stopped (failed)"; "" none yet. */
+const char *daemon_vm_last_stop(Daemon *d);
 const char *gpu_owner_to_string(GpuOwner o);
 const char *request_result_to_string(RequestResult r);
 

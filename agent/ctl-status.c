@@ -1,0 +1,455 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vfio-status and vm-health: what vfiod says of the GPU and the VM, as a
+ * table, as JSON, or as a waybar line that follows every change. */
+#include <errno.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus-api.h"
+#include "ctl.h"
+#include "log.h"
+#include "strv.h"
+
+typedef struct FunctionView {
+        char *address, *role, *class, *ids, *driver;
+} FunctionView;
+
+typedef struct HolderView {
+        uint32_t pid;
+        char *user, *command, *node;
+} HolderView;
+
+typedef struct StatusView {
+        char *address, *owner, *status, *last_error;
+        int iommu_group;
+        FunctionView *functions;
+        size_t n_functions;
+        HolderView *holders;
+        size_t n_holders;
+        char *vm_name, *vm_state;
+} StatusView;
+
+static void status_view_done(StatusView *v) {
+        free(v->address);
+        free(v->owner);
+        free(v->status);
+        free(v->last_error);
+        for (size_t i = 0; i < v->n_functions; i++) {
+                FunctionView *f = &v->functions[i];
+                free(f->address), free(f->role), free(f->class), free(f->ids), free(f->driver);
+        }
+        free(v->functions);
+        for (size_t i = 0; i < v->n_holders; i++)
+                free(v->holders[i].user), free(v->holders[i].command), free(v->holders[i].node);
+        free(v->holders);
+        free(v->vm_name);
+        free(v->vm_state);
+        *v = (StatusView) {};
+}
+
+static int get_string(sd_bus *bus, const char *path, const char *iface, const char *prop, char **ret) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r = sd_bus_get_property_string(bus, BUS_NAME, path, iface, prop, &e, ret);
+        if (r < 0)
+                log_error("Cannot read %s from vfiod: %s", prop, e.message ?: strerror(-r));
+        return r;
+}
+
+static int status_view_load(sd_bus *bus, const char *gpu, const char *vm, StatusView *v) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *a, *b, *c, *d, *f;
+        uint32_t pid;
+        int r;
+
+        if ((r = get_string(bus, gpu, "org.vfiod1.Gpu", "Address", &v->address)) < 0 ||
+            (r = get_string(bus, gpu, "org.vfiod1.Gpu", "Owner", &v->owner)) < 0 ||
+            (r = get_string(bus, gpu, "org.vfiod1.Gpu", "Status", &v->status)) < 0 ||
+            (r = get_string(bus, gpu, "org.vfiod1.Gpu", "LastError", &v->last_error)) < 0)
+                return r;
+        if ((r = sd_bus_get_property_trivial(bus, BUS_NAME, gpu, "org.vfiod1.Gpu", "IommuGroup", &e, 'i',
+                                             &v->iommu_group)) < 0)
+                return log_error_errno(r, "Cannot read IommuGroup: %s", e.message ?: "?");
+
+        if ((r = sd_bus_get_property(bus, BUS_NAME, gpu, "org.vfiod1.Gpu", "Functions", &e, &reply, "a(sssss)")) < 0 ||
+            (r = sd_bus_message_enter_container(reply, 'a', "(sssss)")) < 0)
+                return log_error_errno(r, "Cannot read Functions: %s", e.message ?: "?");
+        while ((r = sd_bus_message_read(reply, "(sssss)", &a, &b, &c, &d, &f)) > 0) {
+                FunctionView *n = realloc(v->functions, (v->n_functions + 1) * sizeof(*n));
+                if (!n)
+                        return log_oom();
+                v->functions = n;
+                n[v->n_functions++] = (FunctionView) { strdup(a), strdup(b), strdup(c), strdup(d), strdup(f) };
+        }
+        reply = sd_bus_message_unref(reply);
+
+        if ((r = sd_bus_get_property(bus, BUS_NAME, gpu, "org.vfiod1.Gpu", "Holders", &e, &reply, "a(usss)")) < 0 ||
+            (r = sd_bus_message_enter_container(reply, 'a', "(usss)")) < 0)
+                return log_error_errno(r, "Cannot read Holders: %s", e.message ?: "?");
+        while ((r = sd_bus_message_read(reply, "(usss)", &pid, &a, &b, &c)) > 0) {
+                HolderView *n = realloc(v->holders, (v->n_holders + 1) * sizeof(*n));
+                if (!n)
+                        return log_oom();
+                v->holders = n;
+                n[v->n_holders++] = (HolderView) { pid, strdup(a), strdup(b), strdup(c) };
+        }
+        if (vm && ((r = get_string(bus, vm, "org.vfiod1.Vm", "Name", &v->vm_name)) < 0 ||
+                   (r = get_string(bus, vm, "org.vfiod1.Vm", "State", &v->vm_state)) < 0))
+                return r;
+        return 0;
+}
+
+/* The common classes by name without loading pci.ids (vfio-status stays fast). */
+static const char *class_label(const char *class) {
+        static const struct { const char *class, *label; } t[] = {
+                { "0300", "VGA" }, { "0302", "3D controller" }, { "0380", "display" }, { "0403", "audio" },
+                { "0604", "PCI bridge" }, { "0c03", "USB" }, { "0c80", "serial bus" }, { "0880", "system" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++)
+                if (streq(class, t[i].class))
+                        return t[i].label;
+        return class;
+}
+
+static void json_string(FILE *out, const char *s) {
+        fputc('"', out);
+        for (const unsigned char *p = (const unsigned char *) strempty(s); *p; p++)
+                if (*p == '"' || *p == '\\')
+                        fprintf(out, "\\%c", *p);
+                else if (*p < 0x20)
+                        fprintf(out, "\\u%04x", *p);
+                else
+                        fputc(*p, out);
+        fputc('"', out);
+}
+
+static void print_json(FILE *out, const StatusView *v) {
+        fprintf(out, "{\"gpu\":");
+        json_string(out, v->address);
+        fprintf(out, ",\"owner\":");
+        json_string(out, v->owner);
+        fprintf(out, ",\"status\":");
+        json_string(out, v->status);
+        fprintf(out, ",\"iommu_group\":%d,\"functions\":[", v->iommu_group);
+        for (size_t i = 0; i < v->n_functions; i++) {
+                const FunctionView *f = &v->functions[i];
+                fprintf(out, "%s{\"address\":", i ? "," : "");
+                json_string(out, f->address);
+                fprintf(out, ",\"role\":");
+                json_string(out, f->role);
+                fprintf(out, ",\"class\":");
+                json_string(out, f->class);
+                fprintf(out, ",\"ids\":");
+                json_string(out, f->ids);
+                fprintf(out, ",\"driver\":");
+                if (*f->driver)
+                        json_string(out, f->driver);
+                else
+                        fputs("null", out);
+                fputc('}', out);
+        }
+        fprintf(out, "],\"holders\":[");
+        for (size_t i = 0; i < v->n_holders; i++) {
+                fprintf(out, "%s{\"pid\":%u,\"user\":", i ? "," : "", v->holders[i].pid);
+                json_string(out, v->holders[i].user);
+                fprintf(out, ",\"command\":");
+                json_string(out, v->holders[i].command);
+                fprintf(out, ",\"node\":");
+                json_string(out, v->holders[i].node);
+                fputc('}', out);
+        }
+        fprintf(out, "],\"last_error\":");
+        json_string(out, v->last_error);
+        fprintf(out, ",\"vm\":");
+        if (v->vm_name) {
+                fprintf(out, "{\"name\":");
+                json_string(out, v->vm_name);
+                fprintf(out, ",\"state\":");
+                json_string(out, v->vm_state);
+                fputc('}', out);
+        } else
+                fputs("null", out);
+        fputs("}\n", out);
+}
+
+/* waybar's custom module (return-type json): text, tooltip, class, alt. */
+static void print_waybar(FILE *out, const StatusView *v) {
+        char text[256];
+        const char *cls;
+        if (streq(v->owner, "host"))
+                snprintf(text, sizeof(text), "GPU: Linux"), cls = "host";
+        else if (v->vm_name && streq(v->owner, v->vm_name))
+                snprintf(text, sizeof(text), "GPU: %s", v->vm_name), cls = "vm";
+        else
+                snprintf(text, sizeof(text), "GPU: %s", v->owner), cls = v->owner;
+        fprintf(out, "{\"text\":");
+        json_string(out, text);
+        fprintf(out, ",\"tooltip\":");
+        json_string(out, v->status);
+        fprintf(out, ",\"class\":");
+        json_string(out, cls);
+        fprintf(out, ",\"alt\":");
+        json_string(out, v->owner);
+        fputs("}\n", out);
+}
+
+static void print_table(FILE *out, const StatusView *v) {
+        bool colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+        const char *on = "", *off = colour ? "\033[0m" : "";
+        if (colour)
+                on = streq(v->owner, "host") ? "\033[1;32m" :
+                     streq(v->owner, "stuck") || streq(v->owner, "incomplete") ? "\033[1;31m" : "\033[1;33m";
+
+        fprintf(out, "GPU:          %s\n", v->address);
+        fprintf(out, "Owner:        %s%s%s%s\n", on, streq(v->owner, "host") ? "Linux (host)" : v->owner, off,
+               v->vm_name && streq(v->owner, v->vm_name) ? " (VM)" : "");
+        fprintf(out, "Status:       %s\n", v->status);
+        if (v->vm_name)
+                fprintf(out, "VM:           %s (%s)\n", v->vm_name, v->vm_state);
+        if (v->iommu_group >= 0)
+                fprintf(out, "IOMMU group:  %d\n", v->iommu_group);
+        else
+                fprintf(out, "IOMMU group:  none (IOMMU disabled?)\n");
+        fprintf(out, "Functions:\n");
+        for (size_t i = 0; i < v->n_functions; i++) {
+                const FunctionView *f = &v->functions[i];
+                fprintf(out, "  %s  %-6s %-13s %s  %s\n", f->address, f->role, class_label(f->class), f->ids,
+                       *f->driver ? f->driver : "(no driver)");
+        }
+        if (v->n_holders == 0)
+                fprintf(out, "Holders:      none\n");
+        for (size_t i = 0; i < v->n_holders; i++)
+                fprintf(out, "%s%u %s (user %s) on %s\n", i == 0 ? "Holders:      " : "              ", v->holders[i].pid,
+                       v->holders[i].command, v->holders[i].user, v->holders[i].node);
+        if (*v->last_error)
+                fprintf(out, "Last error:   %s\n", v->last_error);
+}
+
+typedef struct Follow {
+        const CtlOptions *o;
+        const char *gpu, *vm;
+        char *last;  /* the last line printed: print only changes */
+        int exit;
+} Follow;
+
+static int print_once(sd_bus *bus, Follow *f) {
+        StatusView v = {};
+        char *buf = NULL;
+        size_t len = 0;
+
+        int r = status_view_load(bus, f->gpu, f->vm, &v);
+        if (r < 0) {
+                status_view_done(&v);
+                return r;
+        }
+        /* Render into memory first, so that an unchanged state prints nothing. */
+        FILE *mem = open_memstream(&buf, &len);
+        if (!mem) {
+                status_view_done(&v);
+                return log_oom();
+        }
+        if (f->o->waybar)
+                print_waybar(mem, &v);
+        else if (f->o->json)
+                print_json(mem, &v);
+        else
+                print_table(mem, &v);
+        fclose(mem);
+        if (!f->last || !streq(f->last, buf)) {
+                fputs(buf, stdout);
+                if (f->o->follow && !f->o->json && !f->o->waybar)
+                        putchar('\n');
+                fflush(stdout);
+                free(f->last);
+                f->last = buf;
+        } else
+                free(buf);
+        status_view_done(&v);
+        return 0;
+}
+
+static int on_changed(sd_bus_message *m, void *userdata, sd_bus_error *e _unused_) {
+        Follow *f = userdata;
+        if (print_once(sd_bus_message_get_bus(m), f) < 0)
+                f->exit = EXIT_NOT_RUNNING;
+        return 0;
+}
+
+static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *e _unused_) {
+        Follow *f = userdata;
+        const char *name, *old, *new;
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) < 0)
+                return 0;
+        if (!*new) {
+                /* vfiod went away (restart): say so, and wait for it. */
+                if (f->o->waybar)
+                        printf("{\"text\":\"GPU: ?\",\"tooltip\":\"vfiod is not running\",\"class\":\"down\",\"alt\":\"down\"}\n");
+                else
+                        printf("vfiod is not running.\n");
+                fflush(stdout);
+                f->last = mfree(f->last);
+        } else
+                (void) print_once(sd_bus_message_get_bus(m), f);
+        return 0;
+}
+
+int ctl_status(sd_bus *bus, const CtlOptions *o) {
+        _cleanup_free_ char *gpu = NULL, *vm = NULL;
+        int r = ctl_paths(bus, &gpu, &vm);
+        if (r != EXIT_DONE)
+                return r;
+        Follow f = { .o = o, .gpu = gpu, .vm = vm, .exit = EXIT_DONE };
+
+        if (!o->follow) {
+                r = print_once(bus, &f);
+                free(f.last);
+                return r < 0 ? EXIT_FAILURE_OTHER : EXIT_DONE;
+        }
+        /* Subscribed before the first print: no change falls in between. */
+        if (sd_bus_match_signal(bus, NULL, BUS_NAME, gpu, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                on_changed, &f) < 0 ||
+            (vm && sd_bus_match_signal(bus, NULL, BUS_NAME, vm, "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                       on_changed, &f) < 0) ||
+            sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                "NameOwnerChanged", on_owner, &f) < 0) {
+                log_error("Cannot follow vfiod's changes.");
+                return EXIT_FAILURE_OTHER;
+        }
+        if (print_once(bus, &f) < 0)
+                return free(f.last), EXIT_FAILURE_OTHER;
+        while (f.exit == EXIT_DONE) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        break;
+                if (r == 0 && sd_bus_wait(bus, UINT64_MAX) < 0 && errno != EINTR)
+                        break;
+        }
+        free(f.last);
+        return EXIT_NOT_RUNNING;
+}
+
+/* ---- vm-health ---- */
+
+/* libvirt writes <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+ * in a hostdev's <source>: its canonical form, no general XML parser needed. */
+static int hostdev_addresses(const char *xml, char ***ret) {
+        char **l = NULL;
+        for (const char *p = xml; (p = strstr(p, "<hostdev ")); p++) {
+                const char *end = strstr(p, "</hostdev>");
+                const char *src = strstr(p, "<source");
+                if (!end || !src || src > end || !strstr(p, "type='pci'") || strstr(p, "type='pci'") > end)
+                        continue;
+                const char *addr = strstr(src, "<address ");
+                unsigned dom, bus, slot, fn;
+                if (!addr || addr > end ||
+                    sscanf(addr, "<address domain='0x%x' bus='0x%x' slot='0x%x' function='0x%x'", &dom, &bus, &slot, &fn) != 4)
+                        continue;
+                char s[32];
+                snprintf(s, sizeof(s), "%04x:%02x:%02x.%x", dom, bus, slot, fn);
+                bool managed = strstr(p, "managed='yes'") && strstr(p, "managed='yes'") < src;
+                if (managed)
+                        strcat(s, " managed");
+                if (strv_extend(&l, s) < 0)
+                        return strv_free(l), -ENOMEM;
+        }
+        *ret = l;
+        return 0;
+}
+
+static void quiet_errors(void *userdata _unused_, virErrorPtr err _unused_) {
+}
+
+int ctl_health(sd_bus *bus, const CtlOptions *o) {
+        _cleanup_free_ char *gpu = NULL, *vm = NULL, *uri = NULL;
+        _cleanup_strv_free_ char **hostdevs = NULL;
+        StatusView v = {};
+        int r, rc = EXIT_DONE;
+
+        if ((r = ctl_paths(bus, &gpu, &vm)) != EXIT_DONE)
+                return r;
+        if (!vm) {
+                log_error("No VM is configured: set Domain= in [VM] of /etc/vfiod/vfiod.conf.");
+                return EXIT_REFUSED_CONFIG;
+        }
+        if (status_view_load(bus, gpu, vm, &v) < 0 || get_string(bus, vm, "org.vfiod1.Vm", "Uri", &uri) < 0) {
+                status_view_done(&v);
+                return EXIT_FAILURE_OTHER;
+        }
+
+        virSetErrorFunc(NULL, quiet_errors);
+        virConnectPtr conn = virConnectOpenReadOnly(uri);
+        virDomainPtr dom = conn ? virDomainLookupByName(conn, v.vm_name) : NULL;
+        virDomainInfo info = {};
+        char *xml = NULL;
+        if (!dom || virDomainGetInfo(dom, &info) < 0 || !(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE)) ||
+            hostdev_addresses(xml, &hostdevs) < 0) {
+                log_error("Cannot read domain %s from %s: %s", v.vm_name, uri, virGetLastErrorMessage());
+                rc = EXIT_FAILURE_OTHER;
+                goto finish;
+        }
+
+        /* Every GPU function of the group passed through, nothing else of it, none managed by libvirt. */
+        bool match = true;
+        char why[1024] = "";
+        for (size_t i = 0; i < v.n_functions; i++) {
+                if (!streq(v.functions[i].role, "gpu"))
+                        continue;
+                bool found = false;
+                STRV_FOREACH(h, hostdevs)
+                        if (startswith(*h, v.functions[i].address))
+                                found = true;
+                if (!found) {
+                        match = false;
+                        snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s is not passed through",
+                                 *why ? "; " : "", v.functions[i].address);
+                }
+        }
+        STRV_FOREACH(h, hostdevs)
+                if (strstr(*h, " managed"))
+                        snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%.12s has managed='yes' (libvirt would move it behind vfiod's back)",
+                                 *why ? "; " : "", *h);
+
+        if (o->json) {
+                printf("{\"vm\":");
+                json_string(stdout, v.vm_name);
+                printf(",\"state\":");
+                json_string(stdout, v.vm_state);
+                printf(",\"vcpus\":%u,\"memory_kib\":%lu,\"hostdevs\":[", info.nrVirtCpu, info.maxMem);
+                size_t i = 0;
+                STRV_FOREACH(h, hostdevs) {
+                        printf("%s", i++ ? "," : "");
+                        json_string(stdout, *h);
+                }
+                printf("],\"gpu\":");
+                json_string(stdout, v.address);
+                printf(",\"iommu_group\":%d,\"owner\":", v.iommu_group);
+                json_string(stdout, v.owner);
+                printf(",\"hostdevs_match_group\":%s,\"problems\":", match ? "true" : "false");
+                json_string(stdout, why);
+                printf("}\n");
+        } else {
+                printf("VM:           %s (%s)\n", v.vm_name, v.vm_state);
+                printf("vCPUs:        %u\n", info.nrVirtCpu);
+                printf("Memory:       %lu MiB\n", info.maxMem / 1024);
+                printf("GPU:          %s, IOMMU group %d, owner %s\n", v.address, v.iommu_group, v.owner);
+                printf("PCI hostdevs:%s\n", hostdevs ? "" : " none");
+                STRV_FOREACH(h, hostdevs)
+                        printf("  %s\n", *h);
+                printf("Match:        %s%s%s\n", match && !*why ? "yes: every GPU function of the group is passed through" :
+                                                     match ? "yes, but " : "no: ", match && !*why ? "" : why, "");
+        }
+        if (!match)
+                rc = EXIT_REFUSED_CONFIG;
+finish:
+        free(xml);
+        if (dom)
+                virDomainFree(dom);
+        if (conn)
+                virConnectClose(conn);
+        status_view_done(&v);
+        return rc;
+}

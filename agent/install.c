@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* install-hooks: libvirt's qemu hook that asks vfiod for the GPU before the
+ * domain starts; install-services: Looking Glass autostart. Idempotent, and
+ * --remove takes away exactly what was put there. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "fileio.h"
+#include "install.h"
+#include "log.h"
+
+#define HOOK_PATH "/etc/libvirt/hooks/qemu.d/vfiod"
+#define HOOK_MARK "# Installed by vfioctl install-hooks"
+#define LG_DROPIN VFIOD_CONFIG_FILE ".d/50-looking-glass.conf"
+#define LG_MARK "# Written by vfioctl install-services"
+
+static int mkdir_parents(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return 0;
+}
+
+/* Same content and mode: nothing to do (1); else written atomically (0). */
+static int write_if_changed(const char *path, const char *content, mode_t mode) {
+        _cleanup_free_ char *old = NULL, *tmp = NULL;
+        struct stat st;
+        if (read_full_file(path, &old, NULL) >= 0 && streq(old, content) && stat(path, &st) >= 0 &&
+            (st.st_mode & 07777) == mode)
+                return 1;
+        int r = mkdir_parents(path);
+        if (r < 0)
+                return r;
+        if (asprintf(&tmp, "%s.vfiod-tmp", path) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        size_t n = strlen(content);
+        if (write(fd, content, n) != (ssize_t) n || fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+                r = -errno;
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+static int remove_if_ours(const char *path, const char *mark) {
+        _cleanup_free_ char *old = NULL;
+        int r = read_full_file(path, &old, NULL);
+        if (r == -ENOENT)
+                return 1;
+        if (r < 0)
+                return r;
+        if (!strstr(old, mark))
+                return -EPERM;
+        return unlink(path) < 0 ? -errno : 0;
+}
+
+static int install_hooks(const char *root, bool remove) {
+        char path[PATH_MAX], self[PATH_MAX], content[PATH_MAX + 512];
+        snprintf(path, sizeof(path), "%s" HOOK_PATH, root);
+        int r;
+
+        if (remove) {
+                r = remove_if_ours(path, HOOK_MARK);
+                if (r == -EPERM) {
+                        log_error("%s was not written by vfioctl: left as it is.", path);
+                        return EXIT_FAILURE_OTHER;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Failed to remove %s: %m", path), EXIT_FAILURE_OTHER;
+                printf(r > 0 ? "%s is not installed.\n" : "Removed %s.\n", path);
+                return EXIT_DONE;
+        }
+
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+                return log_error_errno(errno, "Cannot tell where vfioctl is: %m"), EXIT_FAILURE_OTHER;
+        self[n] = 0;
+        snprintf(content, sizeof(content),
+                 "#!/bin/sh\n" HOOK_MARK " (remove with: vfioctl install-hooks --remove).\n"
+                 "# libvirt runs it for every QEMU domain with DOMAIN OPERATION SUB-OPERATION EXTRA;\n"
+                 "# vfioctl acts for vfiod's domain only: prepare asks vfiod for the GPU (a refusal\n"
+                 "# fails the start, with vfiod's reason), release gives it back. It never calls libvirt.\n"
+                 "exec %s hook \"$@\"\n", self);
+        r = write_if_changed(path, content, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path), EXIT_FAILURE_OTHER;
+        if (r > 0)
+                printf("%s is installed and up to date.\n", path);
+        else
+                printf("Installed %s.\nlibvirtd reads its hooks when it starts: systemctl restart libvirtd "
+                       "(running VMs keep running).\n", path);
+        return EXIT_DONE;
+}
+
+static int install_services(const char *root, const char *user, bool remove) {
+        char path[PATH_MAX], content[512];
+        snprintf(path, sizeof(path), "%s" LG_DROPIN, root);
+        int r;
+
+        if (remove) {
+                r = remove_if_ours(path, LG_MARK);
+                if (r == -EPERM) {
+                        log_error("%s was not written by vfioctl: left as it is.", path);
+                        return EXIT_FAILURE_OTHER;
+                }
+                if (r < 0)
+                        return log_error_errno(r, "Failed to remove %s: %m", path), EXIT_FAILURE_OTHER;
+                printf(r > 0 ? "Looking Glass autostart is not installed.\n" : "Removed %s: vfiod no longer starts Looking Glass.\n", path);
+                return EXIT_DONE;
+        }
+        user = user ?: getenv("SUDO_USER");
+        if (!user || !*user) {
+                log_error("Whose session runs Looking Glass? Give --user=NAME (or run it through sudo).");
+                return EXIT_USAGE;
+        }
+        if (!getpwnam(user)) {
+                log_error("--user=%s: no such user.", user);
+                return EXIT_USAGE;
+        }
+        snprintf(content, sizeof(content),
+                 LG_MARK " (remove with: vfioctl install-services --remove).\n"
+                 "# vfiod starts looking-glass-client.service in this user's session when the VM runs.\n"
+                 "[LookingGlass]\nUser=%s\n", user);
+        r = write_if_changed(path, content, 0644);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path), EXIT_FAILURE_OTHER;
+        printf(r > 0 ? "%s is installed and up to date.\n" : "Installed %s: vfiod starts Looking Glass for %s when the VM runs.\n",
+               path, user);
+        return EXIT_DONE;
+}
+
+int install_main(const char *verb, int argc, char *argv[]) {
+        enum { ARG_ROOT = 0x100, ARG_REMOVE, ARG_USER };
+        static const struct option options[] = {
+                { "root", required_argument, NULL, ARG_ROOT },
+                { "remove", no_argument, NULL, ARG_REMOVE },
+                { "user", required_argument, NULL, ARG_USER },
+                {}
+        };
+        const char *root = "", *user = NULL;
+        bool remove = false;
+        int c;
+
+        /* argv[0] is the first argument after the verb: getopt wants a name before it. */
+        char *args[argc + 2];
+        args[0] = (char *) verb;
+        memcpy(args + 1, argv, sizeof(char *) * (size_t) argc);
+        args[argc + 1] = NULL;
+        optind = 0;
+        while ((c = getopt_long(argc + 1, args, "", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_ROOT:
+                        root = optarg;
+                        break;
+                case ARG_REMOVE:
+                        remove = true;
+                        break;
+                case ARG_USER:
+                        if (!streq(verb, "install-services")) {
+                                log_error("--user= goes with install-services.");
+                                return EXIT_USAGE;
+                        }
+                        user = optarg;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc + 1) {
+                log_error("Unexpected argument '%s' after %s.", args[optind], verb);
+                return EXIT_USAGE;
+        }
+        return streq(verb, "install-hooks") ? install_hooks(root, remove) : install_services(root, user, remove);
+}
