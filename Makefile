@@ -119,7 +119,7 @@ bench-deps: deps
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \
         libinih-dev libvirt-dev libcmocka-dev libumockdev-dev umockdev valgrind \
         qemu-system-x86 linux-image-amd64 busybox-static cpio \
-        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients systemd util-linux
+        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients systemd util-linux groff-base
 deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_DEPS)
