@@ -9,7 +9,7 @@ DESTDIR ?=
 CATALOGDIR ?= $(shell $(PKG_CONFIG) --variable=catalogdir systemd 2>/dev/null || echo /usr/lib/systemd/catalog)
 
 PKG_CONFIG ?= pkg-config
-PKGS := libudev libsystemd libpci libkmod inih libvirt
+PKGS := libudev libsystemd libpci libkmod inih libvirt libxml-2.0
 
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
@@ -117,7 +117,7 @@ bench-deps: deps
 
 # Exactly what building and testing need, from Debian's archive.
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \
-        libinih-dev libvirt-dev libcmocka-dev libumockdev-dev umockdev valgrind \
+        libinih-dev libvirt-dev libxml2-dev libcmocka-dev libumockdev-dev umockdev valgrind \
         qemu-system-x86 linux-image-amd64 busybox-static cpio \
         libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients systemd util-linux groff-base
 deps:

@@ -8,7 +8,11 @@
  * /dev and gets its uevents. It serves until the command exits and exits
  * with the command's status.
  *
- *   fakegpu -- COMMAND [ARGS...]
+ *   fakegpu [--foreign] [--dgpu-boots] -- COMMAND [ARGS...]
+ *
+ * --foreign: a USB controller (0000:00:14.0, xhci_hcd) shares the GPU's
+ * IOMMU group. --dgpu-boots: the GPU is the boot display, not the iGPU.
+ * (Both for vfioctl doctor's tests; without them the testbed is as above.)
  *
  * Re-executes itself under umockdev-wrapper when started without it.
  * SIGTERM, SIGINT and SIGHUP are passed on to the command; the command gets
@@ -45,12 +49,37 @@ static const FakePciFunction on_host[] = {
           .boot_vga = -1, .iommu_group = GROUP, .driver = "snd_hda_intel" },
 };
 static const char *const extra_drivers[] = { "vfio-pci", NULL };
+/* --foreign: a device of another slot in the GPU's group (no ACS between them). */
+static const FakePciFunction foreign = {
+        .address = "0000:00:14.0", .vendor = 0x8086, .device = 0x7ae0, .class = 0x0c0330, .boot_vga = -1,
+        .iommu_group = GROUP, .driver = "xhci_hcd"
+};
 
 int main(int argc, char **argv) {
-        if (argc < 3 || !streq(argv[1], "--")) {
-                fprintf(stderr, "usage: %s -- COMMAND [ARGS...]\n", program_invocation_short_name);
+        FakePciFunction functions[ELEMENTSOF(on_host) + 1];
+        size_t n_functions = ELEMENTSOF(on_host);
+        int a = 1;
+        bool with_foreign = false, dgpu_boots = false;
+
+        for (; a < argc && !streq(argv[a], "--"); a++)
+                if (streq(argv[a], "--foreign"))
+                        with_foreign = true;
+                else if (streq(argv[a], "--dgpu-boots"))
+                        dgpu_boots = true;
+                else
+                        break;
+        if (a + 1 >= argc || !streq(argv[a], "--")) {
+                fprintf(stderr, "usage: %s [--foreign] [--dgpu-boots] -- COMMAND [ARGS...]\n",
+                        program_invocation_short_name);
                 return 2;
         }
+        memcpy(functions, on_host, sizeof(on_host));
+        if (dgpu_boots)
+                for (size_t i = 0; i < n_functions; i++)
+                        if (functions[i].boot_vga >= 0)
+                                functions[i].boot_vga = streq(functions[i].address, GPU);
+        if (with_foreign)
+                functions[n_functions++] = foreign;
         if (fake_kernel_require_preload(argc, argv) < 0)
                 return 1;
         unsetenv("VFIOD_TEST_REEXEC");  /* the command may be a test that re-executes itself */
@@ -67,7 +96,7 @@ int main(int argc, char **argv) {
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
                 return fprintf(stderr, "fakegpu: sigprocmask: %m\n"), 1;
 
-        FakeKernel *k = fake_kernel_new(&(FakeScenario) { .functions = on_host, .n_functions = ELEMENTSOF(on_host),
+        FakeKernel *k = fake_kernel_new(&(FakeScenario) { .functions = functions, .n_functions = n_functions,
                                                           .extra_drivers = extra_drivers });
         fprintf(stderr, "fakegpu: testbed %s: %s on nvidia, %s on snd_hda_intel, IOMMU group %d\n",
                 fake_kernel_root(k), GPU, AUDIO, GROUP);
@@ -86,8 +115,8 @@ int main(int argc, char **argv) {
                 /* Without its kernel the testbed is dead: so is the command. */
                 if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
                         _exit(127);
-                execvp(argv[2], argv + 2);
-                fprintf(stderr, "fakegpu: cannot run %s: %m\n", argv[2]);
+                execvp(argv[a + 1], argv + a + 1);
+                fprintf(stderr, "fakegpu: cannot run %s: %m\n", argv[a + 1]);
                 _exit(127);
         }
 
