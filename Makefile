@@ -124,15 +124,72 @@ deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_DEPS)
 
+# Where install puts what is not a binary: pkg-config's answer, else the usual place.
+pkgvar = $(or $(shell $(PKG_CONFIG) --variable=$(2) $(1) 2>/dev/null),$(3))
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDSYSTEMUNITDIR ?= $(call pkgvar,systemd,systemdsystemunitdir,/usr/lib/systemd/system)
+SYSTEMDUSERUNITDIR ?= $(call pkgvar,systemd,systemduserunitdir,/usr/lib/systemd/user)
+TMPFILESDIR ?= $(call pkgvar,systemd,tmpfilesdir,/usr/lib/tmpfiles.d)
+UDEVRULESDIR ?= $(call pkgvar,udev,udevdir,/usr/lib/udev)/rules.d
+DBUSSYSTEMDIR ?= $(call pkgvar,dbus-1,datadir,/usr/share)/dbus-1/system.d
+POLKITACTIONDIR ?= $(call pkgvar,polkit-gobject-1,policydir,/usr/share/polkit-1/actions)
+BASHCOMPLETIONDIR ?= $(call pkgvar,bash-completion,completionsdir,/usr/share/bash-completion/completions)
+# Owner of /dev/shm/looking-glass (units/vfiod.tmpfiles): the Looking Glass user, QEMU's group.
+LG_USER ?= root
+LG_GROUP ?= kvm
+# A GPU address (0000:01:00.0): the udev rule tags that slot's functions instead of every GPU.
+VFIOD_GPU_ADDRESS ?=
+# vfioctl's multi-call names (docs/interfaces.md), links to it.
+VFIOCTL_LINKS := windows-start windows-stop vfio-status gpu-rebind-nvidia vm-health install-hooks install-services lg-test
+SYSTEM_UNITS := vfiod.service windows-vm.target windows-vm.service windows-vm@.service
+USER_UNITS := looking-glass-client.service
+MAN_PAGES = $(wildcard docs/man/*.1 docs/man/*.5 docs/man/*.8)
+BASH_COMPLETION = $(wildcard shell-completion/bash/vfioctl)
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LG_USER@|$(LG_USER)|g' \
+        -e 's|@LG_GROUP@|$(LG_GROUP)|g'
+
 install: all
 	install -Dm755 $(BUILD)/vfiod $(DESTDIR)$(SBINDIR)/vfiod
 	install -Dm755 $(BUILD)/vfioctl $(DESTDIR)$(BINDIR)/vfioctl
+	for l in $(VFIOCTL_LINKS); do ln -sfn vfioctl $(DESTDIR)$(BINDIR)/$$l || exit 1; done
 	install -Dm644 units/vfiod.conf.example $(DESTDIR)/etc/vfiod/vfiod.conf.example
 	install -Dm644 units/vfiod.catalog $(DESTDIR)$(CATALOGDIR)/vfiod.catalog
+	install -d $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR) $(DESTDIR)$(SYSTEMDUSERUNITDIR) $(DESTDIR)$(TMPFILESDIR) \
+	        $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(DBUSSYSTEMDIR) $(DESTDIR)$(POLKITACTIONDIR)
+	for u in $(SYSTEM_UNITS); do $(SUBST) units/$$u > $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/$$u || exit 1; done
+	for u in $(USER_UNITS); do $(SUBST) units/$$u > $(DESTDIR)$(SYSTEMDUSERUNITDIR)/$$u || exit 1; done
+	$(SUBST) units/vfiod.tmpfiles > $(DESTDIR)$(TMPFILESDIR)/vfiod.conf
+	cd $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR) && chmod 644 $(SYSTEM_UNITS)
+	cd $(DESTDIR)$(SYSTEMDUSERUNITDIR) && chmod 644 $(USER_UNITS)
+	chmod 644 $(DESTDIR)$(TMPFILESDIR)/vfiod.conf
+	install -m644 units/org.vfiod1.conf $(DESTDIR)$(DBUSSYSTEMDIR)/org.vfiod1.conf
+	install -m644 units/org.vfiod1.policy $(DESTDIR)$(POLKITACTIONDIR)/org.vfiod1.policy
+ifeq ($(VFIOD_GPU_ADDRESS),)
+	install -m644 rules/70-vfiod.rules $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules
+else
+	slot=$$(echo '$(VFIOD_GPU_ADDRESS)' | tr A-F a-f | sed -e 's/^\([0-9a-f]\{2\}:\)/0000:\1/' \
+	        -n -e 's/^\([0-9a-f]\{4\}:[0-9a-f]\{2\}:[0-9a-f]\{2\}\)\.[0-7]$$/\1/p'); \
+	[ -n "$$slot" ] || { echo "VFIOD_GPU_ADDRESS=$(VFIOD_GPU_ADDRESS) is no PCI address (0000:01:00.0)" >&2; exit 2; }; \
+	sed -e '/^# BEGIN generic GPU match/,/^# END generic GPU match/c\# The GPU of vfiod.conf: every function of its slot.\nKERNEL=="'"$$slot"'.*", TAG+="systemd"' \
+	        rules/70-vfiod.rules > $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules && chmod 644 $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules
+endif
+	for m in $(MAN_PAGES); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; done
+ifneq ($(BASH_COMPLETION),)
+	install -Dm644 $(BASH_COMPLETION) $(DESTDIR)$(BASHCOMPLETIONDIR)/vfioctl
+	for l in $(VFIOCTL_LINKS); do ln -sfn vfioctl $(DESTDIR)$(BASHCOMPLETIONDIR)/$$l || exit 1; done
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/vfiod $(DESTDIR)$(BINDIR)/vfioctl $(DESTDIR)/etc/vfiod/vfiod.conf.example \
 	        $(DESTDIR)$(CATALOGDIR)/vfiod.catalog
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(VFIOCTL_LINKS)) \
+	        $(addprefix $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/,$(SYSTEM_UNITS)) \
+	        $(addprefix $(DESTDIR)$(SYSTEMDUSERUNITDIR)/,$(USER_UNITS)) $(DESTDIR)$(TMPFILESDIR)/vfiod.conf \
+	        $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules $(DESTDIR)$(DBUSSYSTEMDIR)/org.vfiod1.conf \
+	        $(DESTDIR)$(POLKITACTIONDIR)/org.vfiod1.policy \
+	        $(addprefix $(DESTDIR)$(BASHCOMPLETIONDIR)/,vfioctl $(VFIOCTL_LINKS))
+	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+	-rmdir $(DESTDIR)/etc/vfiod 2>/dev/null
 
 clean:
 	rm -rf build build-asan
