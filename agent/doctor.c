@@ -274,47 +274,47 @@ static bool word_turns_iommu_off(const char *w) {
 }
 
 /* A kernel parameter that binds the GPU statically or keeps its host driver
- * from loading. Returns the verdict, why, and the word without the offending
- * part (NULL: drop it). */
-static CheckResult word_finding(const Doctor *d, const char *word, char **ret_clean, char **ret_why) {
+ * from loading: returns the verdict (a CheckResult) or -ENOMEM, why, and the
+ * word without the offending part (NULL: drop it). */
+static int word_finding(const Doctor *d, const char *word, char **ret_clean, char **ret_why) {
+        _cleanup_free_ char *copy = NULL, *keep = NULL, *hit = NULL;
         const char *v;
-        *ret_clean = NULL;
-        *ret_why = NULL;
+        char *save = NULL;
 
+        *ret_clean = *ret_why = NULL;
         if (((v = param_value(word, "vfio_pci.ids")) || (v = param_value(word, "vfio-pci.ids"))) &&
             ids_name_gpu(d->gpu, v)) {
                 *ret_why = strf("%s binds the GPU to vfio-pci at boot", word);
-                return CHECK_FAIL;
+                return *ret_why ? CHECK_FAIL : -ENOMEM;
         }
 
         bool pre = (v = param_value(word, "rd.driver.pre")) != NULL;
         bool bl = !pre && ((v = param_value(word, "modprobe.blacklist")) || (v = param_value(word, "module_blacklist")) ||
                            (v = param_value(word, "rd.driver.blacklist")));
-        if (!pre && !bl) {
-                *ret_clean = strdup(word);
-                return CHECK_PASS;
-        }
-
         /* Comma lists: keep what is not ours. */
-        _cleanup_free_ char *copy = strdup(v), *keep = NULL, *hit = NULL;
-        char *save = NULL;
-        if (!copy)
-                return CHECK_PASS;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if ((pre || bl) && !(copy = strdup(v)))
+                return -ENOMEM;
+        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
                 bool ours = pre ? startswith(t, "vfio") != NULL : is_host_module(d, t);
                 char **target = ours ? &hit : &keep;
                 char *n = strf("%s%s%s", strempty(*target), *target ? "," : "", t);
+                if (!n)
+                        return -ENOMEM;
                 free(*target);
                 *target = n;
         }
         if (!hit) {
                 *ret_clean = strdup(word);
-                return CHECK_PASS;
+                return *ret_clean ? CHECK_PASS : -ENOMEM;
         }
-        if (keep)
-                *ret_clean = strf("%.*s=%s", (int) (v - 1 - word), word, keep);
+        if (keep && !(*ret_clean = strf("%.*s=%s", (int) (v - 1 - word), word, keep)))
+                return -ENOMEM;
         *ret_why = pre ? strf("%s loads %s in the initramfs, before the host driver", word, hit) :
                          strf("%s keeps the host driver (%s) from loading", word, hit);
+        if (!*ret_why) {
+                *ret_clean = mfree(*ret_clean);
+                return -ENOMEM;
+        }
         return pre ? CHECK_WARN : CHECK_FAIL;
 }
 
@@ -328,8 +328,7 @@ static char *grub_rewrite(const Doctor *d, const char *value, const char *const 
                 _cleanup_free_ char *clean = NULL, *why = NULL;
                 if (word_turns_iommu_off(*w))
                         continue;
-                (void) word_finding(d, *w, &clean, &why);
-                if (clean && strv_extend(&out, clean) < 0)
+                if (word_finding(d, *w, &clean, &why) < 0 || (clean && strv_extend(&out, clean) < 0))
                         return NULL;
         }
         for (const char *const *a = add; a && *a; a++)
@@ -520,8 +519,10 @@ static const char *const desktop_programs[] = {
 };
 
 static bool is_desktop(const char *comm) {
+        /* comm is cut at 15 characters: "gdm-wayland-ses". */
         for (size_t i = 0; i < ELEMENTSOF(desktop_programs); i++)
-                if (streq(comm, desktop_programs[i]))
+                if (strlen(desktop_programs[i]) > 15 ? strlen(comm) == 15 && strncmp(comm, desktop_programs[i], 15) == 0 :
+                                                       streq(comm, desktop_programs[i]))
                         return true;
         return false;
 }
@@ -879,18 +880,18 @@ static int check_static_binding(Doctor *d) {
 
         STRV_FOREACH(w, d->cmdline) {
                 _cleanup_free_ char *clean = NULL, *what = NULL;
-                CheckResult result = word_finding(d, *w, &clean, &what);
+                int result = word_finding(d, *w, &clean, &what);
+                if (result < 0)
+                        return result;
                 if (result == CHECK_PASS)
                         continue;
-                if (!what)
-                        return -ENOMEM;
                 char *n = strf("%s%s%s", strempty(why), why ? "; " : "", what);
                 if (!n)
                         return -ENOMEM;
                 free(why);
                 why = n;
-                if (result > worst)
-                        worst = result;
+                if (result > (int) worst)
+                        worst = (CheckResult) result;
         }
         if (why)
                 return check_add(d, "static-binding", worst, d->grub_fix, "static binding: kernel command line: %s (" STEP1 ")", why);
