@@ -41,7 +41,7 @@ UMOCK_BIN := $(patsubst tests/umockdev/%.c,$(BUILD)/tests/%,$(UMOCK_SRC))
 TEST_HELPERS := $(BUILD)/tests/fakekernel.o
 # What tests/system/test-*.sh run besides vfiod: the fake GPU around a
 # command, and waiting for uevents, paths, processes and journal entries.
-SYSTEM_HELPERS := $(BUILD)/tests/fakegpu $(BUILD)/tests/vfiod-wait
+SYSTEM_HELPERS := $(BUILD)/tests/fakegpu $(BUILD)/tests/vfiod-wait $(BUILD)/tests/fake-polkit
 
 .PHONY: all bench-deps check check-fast check-asan check-valgrind check-kernel check-system deps install uninstall clean bench
 all: $(BUILD)/vfiod $(BUILD)/vfioctl
@@ -76,6 +76,9 @@ $(BUILD)/tests/fakegpu: tests/umockdev/fakegpu.c $(TEST_HELPERS) | $(BUILD)/test
 
 $(BUILD)/tests/vfiod-wait: tests/system/vfiod-wait.c $(LIB) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+$(BUILD)/tests/fake-polkit: tests/system/fake-polkit.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS)
 
 $(BUILD)/agent $(BUILD)/tests:
 	mkdir -p $@

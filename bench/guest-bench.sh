@@ -29,11 +29,11 @@ done
 t1=$(now)
 echo "BENCH bare_cmd_us=$(( (t1 - t0) / 1000 / N )) drivers=$(drivers)"
 
-"$B/vfioctl" to-vfio > /dev/null && "$B/vfioctl" to-host > /dev/null
+"$B/vfioctl" --direct to-vfio > /dev/null && "$B/vfioctl" --direct to-host > /dev/null
 t0=$(now)
 for _ in $(seq 1 "$N"); do
-        "$B/vfioctl" to-vfio > /dev/null || echo "BENCH-ERROR vfioctl to-vfio"
-        "$B/vfioctl" to-host > /dev/null || echo "BENCH-ERROR vfioctl to-host"
+        "$B/vfioctl" --direct to-vfio > /dev/null || echo "BENCH-ERROR vfioctl to-vfio"
+        "$B/vfioctl" --direct to-host > /dev/null || echo "BENCH-ERROR vfioctl to-host"
 done
 t1=$(now)
 echo "BENCH vfioctl_us=$(( (t1 - t0) / 1000 / N )) drivers=$(drivers)"

@@ -12,7 +12,7 @@ ms() { echo $(( $(date +%s%N) / 1000000 )); }
 wait_line() { timeout "$3" tail -n +1 -f "$2" | grep -q -m 1 -- "$1"; }
 guest_gpus vfio_iommu_type1
 
-"$B/vfioctl" to-vfio > /run/out 2>&1; rc=$?
+"$B/vfioctl" --direct to-vfio > /run/out 2>&1; rc=$?
 check "vfioctl to-vfio lends both functions to vfio-pci" \
         test $rc = 0 -a "$(driver "$GPU") $(driver "$AUDIO")" = "vfio-pci vfio-pci" -a -c "/dev/vfio/$GROUP" ||
         cat /run/out

@@ -10,7 +10,7 @@ check "the guest has a boot display and a discrete GPU in an IOMMU group" test -
 check "the GPU starts on bochs-drm and snd_hda_intel" \
         test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
 
-"$B/vfioctl" status > /run/status.txt 2>&1
+"$B/vfioctl" --direct status > /run/status.txt 2>&1
 cat /run/status.txt
 check "vfioctl status finds the discrete GPU by itself and shows both functions with drivers" \
         grep -q "^GPU: *$GPU" /run/status.txt
@@ -19,10 +19,10 @@ check "status lists the audio function on snd_hda_intel" grep -q "$AUDIO .*snd_h
 # 20 cycles: every function to vfio-pci and back, /dev/vfio/N with it.
 cycles_ok=0
 for i in $(seq 1 20); do
-        "$B/vfioctl" to-vfio > /run/out 2>&1; rc=$?
+        "$B/vfioctl" --direct to-vfio > /run/out 2>&1; rc=$?
         on_vfio="$(driver "$GPU") $(driver "$AUDIO")"
         node=no; [ -c "/dev/vfio/$GROUP" ] && node=yes
-        "$B/vfioctl" to-host >> /run/out 2>&1; rc2=$?
+        "$B/vfioctl" --direct to-host >> /run/out 2>&1; rc2=$?
         on_host="$(driver "$GPU") $(driver "$AUDIO")"
         gone=yes; [ -e "/dev/vfio/$GROUP" ] && gone=no
         if [ $rc = 0 ] && [ $rc2 = 0 ] && [ "$on_vfio" = "vfio-pci vfio-pci" ] && [ $node = yes ] &&
@@ -42,16 +42,16 @@ mkfifo /run/release /run/ready
 ( exec 3<"/dev/dri/$card"; echo ready > /run/ready; read -r _ < /run/release ) &
 holder=$!
 read -r _ < /run/ready   # the holder has the node open
-"$B/vfioctl" --gpu "$GPU" to-vfio > /run/out 2>&1; rc=$?
+"$B/vfioctl" --direct --gpu "$GPU" to-vfio > /run/out 2>&1; rc=$?
 cat /run/out
 check "a process holding /dev/dri/$card makes to-vfio refuse with exit 4" test $rc = 4
 check "the refusal names the holder's pid and node" grep -q "$holder .*/dev/dri/$card" /run/out
 check "nothing moved while it was held" test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
 echo go > /run/release
 wait $holder
-"$B/vfioctl" --gpu "$GPU" to-vfio > /run/out 2>&1; rc=$?
+"$B/vfioctl" --direct --gpu "$GPU" to-vfio > /run/out 2>&1; rc=$?
 check "once the holder is gone, to-vfio succeeds" test $rc = 0 -a "$(driver "$GPU")" = vfio-pci
-"$B/vfioctl" --gpu "$GPU" to-host > /run/out 2>&1
+"$B/vfioctl" --direct --gpu "$GPU" to-host > /run/out 2>&1
 check "and the GPU comes back" test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
 
 finish

@@ -308,7 +308,7 @@ write_hook() {
 	exec >> $work/hook.log 2>&1
 	echo "hook: \$*"
 	/usr/bin/env VFIOD_RUNTIME_DIR=$work/run VFIOD_MODPROBE_DIR=$work/modprobe.d UMOCKDEV_DIR=$UMOCKDEV_DIR \\
-	        /usr/bin/umockdev-wrapper $build/vfioctl to-vfio --config $work/vfiod.conf < /dev/null
+	        /usr/bin/umockdev-wrapper $build/vfioctl --direct to-vfio --config $work/vfiod.conf < /dev/null
 	rc=\$?
 	echo "vfioctl to-vfio: exit \$rc"
 	exit \$rc

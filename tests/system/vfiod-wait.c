@@ -23,6 +23,9 @@
  *       prints how many entries after CURSOR match; does not wait.
  *   vfiod-wait cursor DIR
  *       prints the cursor of the journal's last entry (nothing when empty).
+ *   vfiod-wait bus-name TIMEOUT NAME
+ *       NAME has an owner on the system bus (DBUS_SYSTEM_BUS_ADDRESS);
+ *       follows NameOwnerChanged.
  *
  * TIMEOUT: "30" or "30s", "500ms", "2min". Exit status: 0 it happened,
  * 1 the deadline passed (what was seen goes to stderr), 2 bad usage or an
@@ -41,6 +44,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <libudev.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-journal.h>
 
 #include "macro.h"
@@ -483,13 +487,49 @@ static int cmd_cursor(const char *dir) {
         return r < 0 ? error("cannot read the journal in %s: %s", dir, strerror(-r)) : 0;
 }
 
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *e) {
+        const char *name, *old, *new;
+        (void) e;
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) > 0 && *new)
+                *(bool *) userdata = true;
+        return 0;
+}
+
+static int cmd_bus_name(usec_t deadline, const char *name) {
+        sd_bus *bus = NULL;
+        bool owned = false;
+        int r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return error("cannot connect to the system bus: %s", strerror(-r));
+        /* Subscribed first, then asked: an owner that comes in between is seen. */
+        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                "NameOwnerChanged", on_owner_changed, &owned);
+        if (r >= 0 && sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                         "GetNameOwner", NULL, NULL, "s", name) >= 0)
+                owned = true;
+        while (r >= 0 && !owned) {
+                usec_t n = now_usec();
+                if (n >= deadline)
+                        break;
+                r = sd_bus_process(bus, NULL);
+                if (r == 0)
+                        r = sd_bus_wait(bus, deadline - n);
+        }
+        sd_bus_flush_close_unref(bus);
+        if (owned)
+                return 0;
+        fprintf(stderr, "%s: nobody owns %s on the system bus\n", prog, name);
+        return 1;
+}
+
 static int usage(void) {
         fprintf(stderr, "usage: %s path TIMEOUT [!]PATH\n"
                         "       %s exit TIMEOUT PID\n"
                         "       %s sysfs TIMEOUT [--bound-at] ADDRESS=DRIVER|+PATH|-PATH...\n"
                         "       %s journal DIR TIMEOUT [--after CURSOR] FIELD=VALUE|FIELD~TEXT...\n"
                         "       %s count DIR [--after CURSOR] FIELD=VALUE|FIELD~TEXT...\n"
-                        "       %s cursor DIR\n", prog, prog, prog, prog, prog, prog);
+                        "       %s cursor DIR\n"
+                        "       %s bus-name TIMEOUT NAME\n", prog, prog, prog, prog, prog, prog, prog);
         return EXIT_ERROR;
 }
 
@@ -514,6 +554,8 @@ int main(int argc, char **argv) {
                 return error("%s is not a timeout", argv[2]);
         if (streq(cmd, "path") && argc == 4)
                 return cmd_path(deadline, argv[3]);
+        if (streq(cmd, "bus-name") && argc == 4)
+                return cmd_bus_name(deadline, argv[3]);
         if (streq(cmd, "exit") && argc == 4)
                 return cmd_exit(deadline, argv[3]);
         if (streq(cmd, "sysfs"))

@@ -321,8 +321,10 @@ static pid_t spawn(Fixture *fx, const char *name, const char *command) {
                 sigemptyset(&ss);
                 sigprocmask(SIG_SETMASK, &ss, NULL);
                 setenv("VFIOD_LOG_TARGET", "console", 1);
+                /* No system bus here: vfiod runs without its API, vfioctl uses the engine itself. */
+                setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/vfiod-test-bus", 1);
                 if (command)
-                        execl(path, path, command, "--config", fx->config, (char *) NULL);
+                        execl(path, path, "--direct", command, "--config", fx->config, (char *) NULL);
                 else
                         execl(path, path, "--config", fx->config, (char *) NULL);
                 _exit(127);
