@@ -10,6 +10,7 @@
 # Exit status: the script's. Its lines are printed as they come.
 # VFIOD_GUEST_TIMEOUT: the guest's deadline in seconds (default 600).
 # VFIOD_GUEST_DEBUG=1: the kernel's and systemd's messages on the console.
+# VFIOD_GUEST_OVERLAY=DIR: copied onto the guest's root after the install.
 set -euo pipefail
 build=$1 script=$2
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -73,7 +74,8 @@ install -m755 "$here/systemd-guest-run" "$stage/usr/lib/vfiod-test/run"
 
 # Masked: what would hang, reach for a network, or only cost boot time in a
 # test VM: every unit this host enabled (its *.wants/), gettys, networking,
-# timers. Kept: what the test is about.
+# timers, sysinit's extras. The journal stays in /run/log/journal (no flush to
+# /var). Kept: what the test is about.
 masks=(getty.target console-getty.service serial-getty@ttyS0.service getty@tty1.service
        systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service
        NetworkManager.service NetworkManager-wait-online.service networking.service
@@ -81,7 +83,10 @@ masks=(getty.target console-getty.service serial-getty@ttyS0.service getty@tty1.
        systemd-pstore.service systemd-firstboot.service systemd-repart.service
        systemd-binfmt.service proc-sys-fs-binfmt_misc.automount
        apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer
-       e2scrub_reap.service fstrim.timer man-db.timer logrotate.timer)
+       e2scrub_reap.service fstrim.timer man-db.timer logrotate.timer
+       systemd-journal-flush.service systemd-sysusers.service systemd-remount-fs.service
+       systemd-update-utmp.service dev-hugepages.mount sys-kernel-debug.mount
+       sys-kernel-tracing.mount sys-fs-fuse-connections.mount sys-kernel-config.mount)
 for w in /etc/systemd/system/*.wants/* /etc/systemd/system/*.requires/*; do
         [ -e "$w" ] || [ -L "$w" ] || continue
         case ${w##*/} in
@@ -121,6 +126,12 @@ if ! getent passwd libvirt-qemu > /dev/null || ! getent group libvirt-qemu > /de
         getent passwd libvirt-qemu > /dev/null ||
                 echo 'libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin' >> "$stage/etc/passwd"
         getent group libvirt-qemu > /dev/null || echo 'libvirt-qemu:x:64055:' >> "$stage/etc/group"
+fi
+
+# VFIOD_GUEST_OVERLAY=DIR: a tree copied over all of this (drop-ins, a
+# changed unit) to try a fix without touching the checkout's install.
+if [ -n "${VFIOD_GUEST_OVERLAY:-}" ]; then
+        cp -a "$VFIOD_GUEST_OVERLAY/." "$stage/"
 fi
 
 # ---- The guest ----
