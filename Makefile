@@ -122,7 +122,8 @@ bench-deps: deps
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \
         libinih-dev libvirt-dev libxml2-dev libcmocka-dev libumockdev-dev umockdev valgrind \
         qemu-system-x86 linux-image-amd64 busybox-static cpio \
-        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients systemd util-linux groff-base
+        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients systemd util-linux \
+        dbus udev libxml2-utils groff-base python3
 deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEBIAN_DEPS)

@@ -57,6 +57,8 @@ int ctl_connect(sd_bus **ret) {
         return EXIT_DONE;
 }
 
+const char *ctl_vm_name = NULL;
+
 int ctl_paths(sd_bus *bus, char **ret_gpu, char **ret_vm) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -82,6 +84,17 @@ int ctl_paths(sd_bus *bus, char **ret_gpu, char **ret_vm) {
                 if (sd_bus_message_enter_container(reply, 'a', "o") >= 0 && sd_bus_message_read(reply, "o", &p) > 0 &&
                     !(*ret_vm = strdup(p)))
                         return log_oom(), EXIT_FAILURE_OTHER;
+                if (ctl_vm_name) {
+                        _cleanup_free_ char *want = NULL;
+                        if (sd_bus_path_encode(BUS_PATH "/vm", ctl_vm_name, &want) < 0)
+                                return log_oom(), EXIT_FAILURE_OTHER;
+                        if (!*ret_vm || !streq(*ret_vm, want)) {
+                                log_error("vfiod lends the GPU to %s, not to %s: set Domain=%s in [VM] of its configuration.",
+                                          *ret_vm ? *ret_vm + strlen(BUS_PATH "/vm/") : "no VM", ctl_vm_name, ctl_vm_name);
+                                *ret_vm = mfree(*ret_vm);
+                                return EXIT_REFUSED_CONFIG;
+                        }
+                }
         }
         return EXIT_DONE;
 }

@@ -59,6 +59,7 @@ static void help(void) {
                "     --follow         status: print again on every change\n"
                "     --waybar         status: one JSON line for waybar's custom module\n"
                "     --timeout=SPAN   stop: shutdown timeout (default ShutdownTimeoutSec=)\n"
+               "     --vm=NAME        The VM the command is for (default: Domain= of vfiod's config)\n"
                "  -q --quiet          No progress, only errors\n"
                "  -v --verbose        Show every sysfs write (--direct)\n"
                "  -h --help           Show this help\n"
@@ -71,7 +72,7 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_DRAIN = 0x100, ARG_VERSION, ARG_DIRECT, ARG_JSON, ARG_FOLLOW, ARG_WAYBAR, ARG_TIMEOUT };
+        enum { ARG_DRAIN = 0x100, ARG_VERSION, ARG_DIRECT, ARG_JSON, ARG_FOLLOW, ARG_WAYBAR, ARG_TIMEOUT, ARG_VM };
         static const struct option options[] = {
                 { "gpu", required_argument, NULL, 'g' },
                 { "config", required_argument, NULL, 'c' },
@@ -81,6 +82,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "follow", no_argument, NULL, ARG_FOLLOW },
                 { "waybar", no_argument, NULL, ARG_WAYBAR },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "vm", required_argument, NULL, ARG_VM },
                 { "quiet", no_argument, NULL, 'q' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
@@ -120,6 +122,13 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case 'q':
                         arg_ctl.quiet = true;
+                        break;
+                case ARG_VM:
+                        if (!*optarg || strlen(optarg) > 255 || strchr(optarg, '/')) {
+                                log_error("--vm=%s is not a libvirt domain name.", optarg);
+                                return -EINVAL;
+                        }
+                        ctl_vm_name = optarg;
                         break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);

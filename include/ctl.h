@@ -33,6 +33,10 @@ typedef struct CtlOptions {
         const char *config;
 } CtlOptions;
 
+/* --vm=NAME: the domain the command is for; vfiod serves the one of its
+ * configuration, and a command for another is refused. NULL: that one. */
+extern const char *ctl_vm_name;
+
 /* Connects to the system bus and checks that vfiod is there: one clear
  * message and EXIT_NOT_RUNNING when it is not. Returns an exit code. */
 int ctl_connect(sd_bus **ret);
