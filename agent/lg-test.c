@@ -211,10 +211,11 @@ static void owner_names(const struct stat *st, char *owner, char *group, size_t 
                 snprintf(group, n, "%u", (unsigned) st->st_gid);
 }
 
-/* The command that makes the file at boot, with the owner and mode the client needs. */
+/* The command that makes the file at boot, with the owner and mode the client
+ * needs; the name hides the vfiod.conf that make install puts in /usr/lib/tmpfiles.d. */
 static char *tmpfiles_fix(const Lg *lg) {
-        return strf("echo 'f %s 0660 %s kvm -' > /etc/tmpfiles.d/10-looking-glass.conf\n"
-                    "systemd-tmpfiles --create /etc/tmpfiles.d/10-looking-glass.conf",
+        return strf("echo 'f %s 0660 %s kvm -' > /etc/tmpfiles.d/vfiod.conf\n"
+                    "systemd-tmpfiles --create vfiod.conf",
                     lg->device, user_name(lg));
 }
 

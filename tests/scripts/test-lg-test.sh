@@ -153,8 +153,8 @@ setup
 rm "$R/dev/shm/looking-glass"
 run_case "missing /dev/shm file: FAIL with the tmpfiles.d entry" 1 lgt <<EOF
 FAIL  /dev/shm/looking-glass does not exist
-      echo 'f /dev/shm/looking-glass 0660 daemon kvm -' > /etc/tmpfiles.d/10-looking-glass.conf
-      systemd-tmpfiles --create /etc/tmpfiles.d/10-looking-glass.conf
+      echo 'f /dev/shm/looking-glass 0660 daemon kvm -' > /etc/tmpfiles.d/vfiod.conf
+      systemd-tmpfiles --create vfiod.conf
 $DOMAIN
 $CLIENT
 $LOGIND
@@ -179,8 +179,8 @@ $DEVICE
 WARN  daemon cannot read and write /dev/shm/looking-glass (owner root, group root, mode 0600)
       chown daemon:kvm /dev/shm/looking-glass && chmod 0660 /dev/shm/looking-glass
       to keep it so:
-      echo 'f /dev/shm/looking-glass 0660 daemon kvm -' > /etc/tmpfiles.d/10-looking-glass.conf
-      systemd-tmpfiles --create /etc/tmpfiles.d/10-looking-glass.conf
+      echo 'f /dev/shm/looking-glass 0660 daemon kvm -' > /etc/tmpfiles.d/vfiod.conf
+      systemd-tmpfiles --create vfiod.conf
 $SIZE
 $DOMAIN
 $CLIENT
@@ -665,8 +665,8 @@ shm_file 32M 54321:54321 0660
 USER_ACCESS="WARN  daemon cannot read and write /dev/shm/looking-glass (owner 54321, group 54321, mode 0660)
       chown daemon:kvm /dev/shm/looking-glass && chmod 0660 /dev/shm/looking-glass
       to keep it so:
-      echo 'f /dev/shm/looking-glass 0660 daemon kvm -' > /etc/tmpfiles.d/10-looking-glass.conf
-      systemd-tmpfiles --create /etc/tmpfiles.d/10-looking-glass.conf"
+      echo 'f /dev/shm/looking-glass 0660 daemon kvm -' > /etc/tmpfiles.d/vfiod.conf
+      systemd-tmpfiles --create vfiod.conf"
 run_case "RemoveIPC= default, file of a regular user: WARN" 0 lgt <<EOF
 $DEVICE
 $USER_ACCESS
