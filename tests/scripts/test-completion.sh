@@ -45,7 +45,7 @@ expect() {
 }
 
 commands='status start stop force-host health to-vfio to-host reload run-vm hook install-hooks install-services lg-test doctor'
-common='--config= --gpu= --json --quiet --verbose --help --version'
+common='--config= --gpu= --vm= --json --quiet --verbose --help --version'
 
 expect "vfioctl <TAB>: the commands" _vfioctl "$commands" vfioctl ""
 expect "vfioctl to-<TAB>" _vfioctl "to-vfio to-host" vfioctl to-
@@ -53,7 +53,7 @@ expect "vfioctl --gpu=0000:01:00.0 st<TAB>: options before the command" _vfioctl
         vfioctl --gpu = 0000 : 01 : 00.0 st
 expect "vfioctl -c FILE <TAB>: an option's value is no command" _vfioctl "$commands" vfioctl -c "$tmp/etc/vfiod.conf" ""
 expect "vfioctl status --<TAB>" _vfioctl "$common --follow --waybar --direct" vfioctl status --
-expect "vfioctl start --<TAB>" _vfioctl "$common --drain --no-looking-glass" vfioctl start --
+expect "vfioctl start --<TAB>" _vfioctl "$common --drain" vfioctl start --
 expect "vfioctl stop --t<TAB>" _vfioctl "--timeout=" vfioctl stop --t
 expect "vfioctl to-vfio --d<TAB>" _vfioctl "--drain --direct" vfioctl to-vfio --d
 expect "vfioctl to-host --<TAB>" _vfioctl "$common --direct" vfioctl to-host --
@@ -80,7 +80,7 @@ expect "vfioctl -c DIR/o<TAB>" _vfioctl "$tmp/etc/other.conf" vfioctl -c "$tmp/e
 
 # The links: the command is the link's name, with its own options.
 expect "vfio-status --<TAB>" _vfioctl_link "$common --follow --waybar --direct" vfio-status --
-expect "/usr/bin/windows-start --<TAB>" _vfioctl_link "$common --drain --no-looking-glass" /usr/bin/windows-start --
+expect "/usr/bin/windows-start --<TAB>" _vfioctl_link "$common --drain" /usr/bin/windows-start --
 expect "windows-stop --timeout=<TAB>" _vfioctl_link "30s 1min 2min 5min" windows-stop --timeout = ""
 expect "gpu-rebind-nvidia --<TAB>" _vfioctl_link "$common" gpu-rebind-nvidia --
 expect "vm-health --j<TAB>" _vfioctl_link "--json" vm-health --j
