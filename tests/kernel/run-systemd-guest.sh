@@ -31,9 +31,11 @@ if [ ! -e "$initrd" ] || [ "$here/systemd-guest-init" -nt "$initrd" ] || [ "$her
 fi
 
 # ---- The tree the guest's init copies onto its overlay (/ of the guest) ----
-stage=$top/$build/guest-root
-rm -rf "$stage"
-mkdir -p "$stage"
+# One per run: another run of this harness in the same checkout keeps its own.
+# Its mode becomes that of the guest's /.
+stage=$(mktemp -d "$top/$build/guest/root.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+chmod 755 "$stage"
 # The project, installed as a user does. -o all: BUILD is built already;
 # this harness compiles nothing.
 if ! make -s -C "$top" -o all install BUILD="$build" DESTDIR="$stage" PREFIX=/usr > "$top/$build/guest/install.log" 2>&1; then
