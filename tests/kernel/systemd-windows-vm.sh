@@ -106,8 +106,12 @@ mark=$("$VW" cursor "$J")
 t0=$(ms)
 check_show "systemctl start windows-vm.target" timeout 240 systemctl start windows-vm.target
 echo "# systemctl start windows-vm.target took $(( $(ms) - t0 )) ms"
-check "windows-vm.service and windows-vm.target are active" \
-        test "$(systemctl is-active windows-vm.service windows-vm.target | tr '\n' ' ')" = "active active "
+# Active right after the job: run-vm must not take the domain for stopped
+# before vfiod has seen it start.
+states=$(systemctl is-active windows-vm.service windows-vm.target | tr '\n' ' ')
+check "windows-vm.service and windows-vm.target are active ($states)" test "$states" = "active active "
+[ "$states" = "active active " ] ||
+        journalctl -b --no-pager -o short-monotonic -u windows-vm.service -u vfiod | tail -n 30 | sed 's/^/#   /'
 check_show "both functions on vfio-pci, /dev/vfio/$GROUP exists" "$VW" sysfs 30 "${ON_VFIO[@]}" ||
         bail "the GPU is not on vfio-pci"
 check "virsh domstate $DOMAIN: running" test "$(virsh -q -c $URI domstate $DOMAIN 2>&1)" = running
