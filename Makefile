@@ -95,7 +95,7 @@ check: all tests
 check-fast: all tests
 	tests/run-tests.sh --build $(BUILD)
 
-check-kernel: all
+check-kernel: all tests
 	tests/run-tests.sh --build $(BUILD) --only-kernel
 
 # The agent with a real libvirtd and QEMU (root; tests/system/).

@@ -68,7 +68,7 @@ struct Daemon {
         /* The client request in flight (D-Bus), at most one. */
         bool request_active;
         RequestKind request;
-        enum { STAGE_HANDOFF, STAGE_JOB, STAGE_WAIT_STOP } request_stage;
+        enum { STAGE_HANDOFF, STAGE_JOB, STAGE_WAIT_START, STAGE_WAIT_STOP } request_stage;
         request_done_t request_done;
         void *request_userdata;
         sd_event_source *stop_timer;         /* Vm.Stop: destroy when it fires */
@@ -560,10 +560,12 @@ static int on_job_exit(sd_event_source *s _unused_, int fd, uint32_t revents _un
                 return 0;
         switch (d->job_kind) {
         case DOMAIN_JOB_CREATE:
-                if (ok)
-                        request_complete(d, REQUEST_OK, "%s runs with %s%s%s", domain_name(d), d->gpu->address_str,
-                                         *why ? "; " : "", why);
-                else {
+                if (ok) {
+                        /* Done when the domain watch has seen it start: a client
+                         * reading Vm.State right after the reply sees "running". */
+                        d->request_stage = STAGE_WAIT_START;
+                        snprintf(d->job_report, sizeof(d->job_report), "%s", why);
+                } else {
                         /* The VM did not start: the GPU goes back now, not after the grace. */
                         d->give_back_now = true;
                         request_complete(d, REQUEST_LIBVIRT, "%s did not start: %s", domain_name(d), why);
@@ -640,6 +642,13 @@ static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg) {
 /* After each reconcile: a Vm.Stop is done once the domain is down and the
  * GPU is on the host (also when the give-back had nothing to do). */
 static void request_check(Daemon *d) {
+        if (d->request_active && d->request == REQUEST_VM_START && d->request_stage == STAGE_WAIT_START &&
+            domain_watch_state(d->domain) == DOMAIN_ACTIVE) {
+                const char *why = d->job_report;
+                request_complete(d, REQUEST_OK, "%s runs with %s%s%s", domain_name(d), d->gpu->address_str,
+                                 *why ? "; " : "", why);
+                return;
+        }
         if (!d->request_active || d->request != REQUEST_VM_STOP || d->request_stage != STAGE_WAIT_STOP)
                 return;
         if (d->worker_pid > 0 || d->job_pid > 0 || domain_watch_state(d->domain) != DOMAIN_INACTIVE)
@@ -825,6 +834,12 @@ static void on_domain(DomainWatch *w _unused_, DomainChange change, const char *
                 log_event(EVENT_LIBVIRT, change == DOMAIN_CHANGE_CONNECTED ? LOG_INFO : LOG_WARNING, &f, "%s.", detail);
         else
                 log_event(EVENT_DOMAIN, LOG_INFO, &f, "Domain %s %s.", domain_name(d), detail);
+        if (d->request_active && d->request == REQUEST_VM_START && d->request_stage == STAGE_WAIT_START) {
+                if (change == DOMAIN_CHANGE_STARTED)
+                        request_complete(d, REQUEST_OK, "%s runs with %s", domain_name(d), d->gpu->address_str);
+                else if (change == DOMAIN_CHANGE_STOPPED)
+                        request_complete(d, REQUEST_LIBVIRT, "%s %s right after it started.", domain_name(d), detail);
+        }
         if (change == DOMAIN_CHANGE_STOPPED) {
                 snprintf(d->vm_last_stop, sizeof(d->vm_last_stop), "%s", detail);
                 d->give_back_now = true;
