@@ -11,8 +11,8 @@
 
 #include "bus-api.h"
 #include "ctl.h"
+#include "domain-xml.h"
 #include "log.h"
-#include "strv.h"
 
 typedef struct FunctionView {
         char *address, *role, *class, *ids, *driver;
@@ -334,38 +334,13 @@ int ctl_status(sd_bus *bus, const CtlOptions *o) {
 
 /* ---- vm-health ---- */
 
-/* libvirt writes <address domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
- * in a hostdev's <source>: its canonical form, no general XML parser needed. */
-static int hostdev_addresses(const char *xml, char ***ret) {
-        char **l = NULL;
-        for (const char *p = xml; (p = strstr(p, "<hostdev ")); p++) {
-                const char *end = strstr(p, "</hostdev>");
-                const char *src = strstr(p, "<source");
-                if (!end || !src || src > end || !strstr(p, "type='pci'") || strstr(p, "type='pci'") > end)
-                        continue;
-                const char *addr = strstr(src, "<address ");
-                unsigned dom, bus, slot, fn;
-                if (!addr || addr > end ||
-                    sscanf(addr, "<address domain='0x%x' bus='0x%x' slot='0x%x' function='0x%x'", &dom, &bus, &slot, &fn) != 4)
-                        continue;
-                char s[32];
-                snprintf(s, sizeof(s), "%04x:%02x:%02x.%x", dom, bus, slot, fn);
-                bool managed = strstr(p, "managed='yes'") && strstr(p, "managed='yes'") < src;
-                if (managed)
-                        strcat(s, " managed");
-                if (strv_extend(&l, s) < 0)
-                        return strv_free(l), -ENOMEM;
-        }
-        *ret = l;
-        return 0;
-}
-
 static void quiet_errors(void *userdata _unused_, virErrorPtr err _unused_) {
 }
 
 int ctl_health(sd_bus *bus, const CtlOptions *o) {
         _cleanup_free_ char *gpu = NULL, *vm = NULL, *uri = NULL;
-        _cleanup_strv_free_ char **hostdevs = NULL;
+        _cleanup_free_ Hostdev *hostdevs = NULL;
+        size_t n_hostdevs = 0;
         StatusView v = {};
         int r, rc = EXIT_DONE;
 
@@ -386,7 +361,7 @@ int ctl_health(sd_bus *bus, const CtlOptions *o) {
         virDomainInfo info = {};
         char *xml = NULL;
         if (!dom || virDomainGetInfo(dom, &info) < 0 || !(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE)) ||
-            hostdev_addresses(xml, &hostdevs) < 0) {
+            domain_xml_hostdevs(xml, &hostdevs, &n_hostdevs) < 0) {
                 log_error("Cannot read domain %s from %s: %s", v.vm_name, uri, virGetLastErrorMessage());
                 rc = EXIT_FAILURE_OTHER;
                 goto finish;
@@ -399,19 +374,18 @@ int ctl_health(sd_bus *bus, const CtlOptions *o) {
                 if (!streq(v.functions[i].role, "gpu"))
                         continue;
                 bool found = false;
-                STRV_FOREACH(h, hostdevs)
-                        if (startswith(*h, v.functions[i].address))
-                                found = true;
+                for (size_t j = 0; j < n_hostdevs; j++)
+                        found = found || streq(hostdevs[j].address_str, v.functions[i].address);
                 if (!found) {
                         match = false;
                         snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s is not passed through",
                                  *why ? "; " : "", v.functions[i].address);
                 }
         }
-        STRV_FOREACH(h, hostdevs)
-                if (strstr(*h, " managed"))
-                        snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%.12s has managed='yes' (libvirt would move it behind vfiod's back)",
-                                 *why ? "; " : "", *h);
+        for (size_t j = 0; j < n_hostdevs; j++)
+                if (hostdevs[j].managed)
+                        snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s has managed='yes' (libvirt would move it behind vfiod's back)",
+                                 *why ? "; " : "", hostdevs[j].address_str);
 
         if (o->json) {
                 printf("{\"vm\":");
@@ -419,10 +393,11 @@ int ctl_health(sd_bus *bus, const CtlOptions *o) {
                 printf(",\"state\":");
                 json_string(stdout, v.vm_state);
                 printf(",\"vcpus\":%u,\"memory_kib\":%lu,\"hostdevs\":[", info.nrVirtCpu, info.maxMem);
-                size_t i = 0;
-                STRV_FOREACH(h, hostdevs) {
-                        printf("%s", i++ ? "," : "");
-                        json_string(stdout, *h);
+                for (size_t j = 0; j < n_hostdevs; j++) {
+                        char h[PCI_ADDRESS_STRLEN + 16];
+                        snprintf(h, sizeof(h), "%s%s", hostdevs[j].address_str, hostdevs[j].managed ? " managed" : "");
+                        printf("%s", j ? "," : "");
+                        json_string(stdout, h);
                 }
                 printf("],\"gpu\":");
                 json_string(stdout, v.address);
@@ -436,9 +411,9 @@ int ctl_health(sd_bus *bus, const CtlOptions *o) {
                 printf("vCPUs:        %u\n", info.nrVirtCpu);
                 printf("Memory:       %lu MiB\n", info.maxMem / 1024);
                 printf("GPU:          %s, IOMMU group %d, owner %s\n", v.address, v.iommu_group, v.owner);
-                printf("PCI hostdevs:%s\n", hostdevs ? "" : " none");
-                STRV_FOREACH(h, hostdevs)
-                        printf("  %s\n", *h);
+                printf("PCI hostdevs:%s\n", n_hostdevs ? "" : " none");
+                for (size_t j = 0; j < n_hostdevs; j++)
+                        printf("  %s%s\n", hostdevs[j].address_str, hostdevs[j].managed ? " managed" : "");
                 printf("Match:        %s%s%s\n", match && !*why ? "yes: every GPU function of the group is passed through" :
                                                      match ? "yes, but " : "no: ", match && !*why ? "" : why, "");
         }

@@ -9,8 +9,6 @@
 #include <libudev.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
-#include <libxml/parser.h>
-#include <libxml/xpath.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "domain-xml.h"
 #include "fileio.h"
 #include "gpu.h"
 #include "holders.h"
@@ -70,15 +69,6 @@ static bool arg_json = false;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_enumerate *, udev_enumerate_unref);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_device *, udev_device_unref);
-DEFINE_TRIVIAL_CLEANUP_FUNC(xmlDocPtr, xmlFreeDoc);
-DEFINE_TRIVIAL_CLEANUP_FUNC(xmlXPathContextPtr, xmlXPathFreeContext);
-DEFINE_TRIVIAL_CLEANUP_FUNC(xmlXPathObjectPtr, xmlXPathFreeObject);
-
-static void xml_freep(xmlChar **p) {
-        if (*p)
-                xmlFree(*p);
-}
-
 static const char *result_to_string(CheckResult r) {
         static const char *table[] = { [CHECK_PASS] = "PASS", [CHECK_WARN] = "WARN", [CHECK_FAIL] = "FAIL" };
         return table[r];
@@ -957,69 +947,6 @@ static int check_libvirt(Doctor *d) {
                          d->config->domain, uri, *known ? known : "none");
 }
 
-typedef struct Hostdev {
-        PciAddress address;
-        char address_str[PCI_ADDRESS_STRLEN];
-        bool managed;
-} Hostdev;
-
-static int xml_hex_attr(xmlNodePtr n, const char *name, unsigned *ret) {
-        _cleanup_(xml_freep) xmlChar *v = xmlGetProp(n, (const xmlChar *) name);
-        char *end;
-        if (!v)
-                return -ENOENT;
-        errno = 0;
-        unsigned long x = strtoul((const char *) v, &end, 0);
-        if (errno || *end || x > 0xffff)
-                return -EINVAL;
-        *ret = (unsigned) x;
-        return 0;
-}
-
-/* <hostdev mode='subsystem' type='pci'><source><address domain= bus= slot= function=/> */
-static int parse_hostdevs(const char *xml, Hostdev **ret, size_t *ret_n) {
-        _cleanup_(xmlFreeDocp) xmlDocPtr doc = xmlReadMemory(xml, (int) strlen(xml), "domain.xml", NULL,
-                                                              XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-        if (!doc)
-                return -EBADMSG;
-        _cleanup_(xmlXPathFreeContextp) xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-        if (!ctx)
-                return -ENOMEM;
-        _cleanup_(xmlXPathFreeObjectp) xmlXPathObjectPtr obj = xmlXPathEvalExpression(
-                (const xmlChar *) "/domain/devices/hostdev[@mode='subsystem' and @type='pci']", ctx);
-        xmlNodePtr root = xmlDocGetRootElement(doc);
-        if (!obj || !root || !xmlStrEqual(root->name, (const xmlChar *) "domain"))
-                return obj ? -EBADMSG : -ENOMEM;
-
-        size_t n = obj->nodesetval ? (size_t) obj->nodesetval->nodeNr : 0, k = 0;
-        _cleanup_free_ Hostdev *list = calloc(n + 1, sizeof(Hostdev));
-        if (!list)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                xmlNodePtr h = obj->nodesetval->nodeTab[i];
-                _cleanup_(xml_freep) xmlChar *managed = xmlGetProp(h, (const xmlChar *) "managed");
-                xmlNodePtr addr = NULL;
-                for (xmlNodePtr s = h->children; s && !addr; s = s->next)
-                        if (s->type == XML_ELEMENT_NODE && xmlStrEqual(s->name, (const xmlChar *) "source"))
-                                for (xmlNodePtr a = s->children; a && !addr; a = a->next)
-                                        if (a->type == XML_ELEMENT_NODE && xmlStrEqual(a->name, (const xmlChar *) "address"))
-                                                addr = a;
-                Hostdev *hd = &list[k];
-                if (!addr || xml_hex_attr(addr, "bus", &hd->address.bus) < 0 ||
-                    xml_hex_attr(addr, "slot", &hd->address.slot) < 0 ||
-                    xml_hex_attr(addr, "function", &hd->address.function) < 0)
-                        continue;
-                if (xml_hex_attr(addr, "domain", &hd->address.domain) < 0)
-                        hd->address.domain = 0;
-                pci_address_format(&hd->address, hd->address_str);
-                hd->managed = managed && xmlStrEqual(managed, (const xmlChar *) "yes");
-                k++;
-        }
-        *ret = TAKE_PTR(list);
-        *ret_n = k;
-        return 0;
-}
-
 static const PciFunction *gpu_function_at(const Gpu *g, const PciAddress *a) {
         for (size_t i = 0; i < g->n_functions; i++)
                 if (memcmp(&g->functions[i].address, a, sizeof(*a)) == 0)
@@ -1067,7 +994,7 @@ static int check_hostdevs(Doctor *d) {
         } else
                 return 0;
 
-        r = parse_hostdevs(xml, &hostdevs, &n);
+        r = domain_xml_hostdevs(xml, &hostdevs, &n);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
