@@ -150,7 +150,7 @@ static int install_services(const char *root, const char *user, bool remove) {
         return EXIT_DONE;
 }
 
-int install_main(const char *verb, int argc, char *argv[]) {
+int install_main(int argc, char *argv[]) {
         enum { ARG_ROOT = 0x100, ARG_REMOVE, ARG_USER };
         static const struct option options[] = {
                 { "root", required_argument, NULL, ARG_ROOT },
@@ -158,17 +158,13 @@ int install_main(const char *verb, int argc, char *argv[]) {
                 { "user", required_argument, NULL, ARG_USER },
                 {}
         };
-        const char *root = "", *user = NULL;
+        /* argv[0] is the verb, or the link's path (/usr/bin/install-hooks). */
+        const char *verb = basename(argv[0]), *root = "", *user = NULL;
         bool remove = false;
         int c;
 
-        /* argv[0] is the first argument after the verb: getopt wants a name before it. */
-        char *args[argc + 2];
-        args[0] = (char *) verb;
-        memcpy(args + 1, argv, sizeof(char *) * (size_t) argc);
-        args[argc + 1] = NULL;
         optind = 0;
-        while ((c = getopt_long(argc + 1, args, "", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
                 case ARG_ROOT:
                         root = optarg;
@@ -186,8 +182,8 @@ int install_main(const char *verb, int argc, char *argv[]) {
                 default:
                         return EXIT_USAGE;
                 }
-        if (optind < argc + 1) {
-                log_error("Unexpected argument '%s' after %s.", args[optind], verb);
+        if (optind < argc) {
+                log_error("Unexpected argument '%s' after %s.", argv[optind], verb);
                 return EXIT_USAGE;
         }
         return streq(verb, "install-hooks") ? install_hooks(root, remove) : install_services(root, user, remove);

@@ -260,6 +260,8 @@ static const struct {
         { "lg-test", "lg-test", lg_test_main },
         /* doctor here */
         { "doctor", NULL, doctor_main },
+        { "install-hooks", "install-hooks", install_main },
+        { "install-services", "install-services", install_main },
         { NULL, NULL, NULL },  /* keeps the table non-empty */
 };
 
@@ -299,7 +301,6 @@ int main(int argc, char *argv[]) {
         static const struct { const char *link, *verb; } aliases[] = {
                 { "windows-start", "start" }, { "windows-stop", "stop" }, { "vfio-status", "status" },
                 { "gpu-rebind-nvidia", "force-host" }, { "vm-health", "health" },
-                { "install-hooks", "install-hooks" }, { "install-services", "install-services" },
         };
         const char *verb = NULL, *self = basename(argv[0]);
         for (size_t i = 0; i < ELEMENTSOF(aliases); i++)
@@ -316,8 +317,6 @@ int main(int argc, char *argv[]) {
 
         if (streq(verb, "hook"))
                 return ctl_hook(argc - optind + 1, argv + optind - 1);
-        if (streq(verb, "install-hooks") || streq(verb, "install-services"))
-                return install_main(verb, argc - optind, argv + optind);
 
         static const char *const verbs[] = { "status", "start", "stop", "force-host", "health", "to-vfio",
                                              "to-host", "reload", "run-vm", NULL };

@@ -92,6 +92,72 @@ if [ "${1:-}" = --scenarios ]; then
         check "-q: nothing printed, GPU back" bash -c "[ $rc = 0 ] && [ ! -s '$W/out' ] && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
         kill $polkit; wait $polkit 2> /dev/null
 
+        # install-hooks into a private root: idempotent, and --remove takes
+        # only what it wrote.
+        R=$W/root hookf=$W/root/etc/libvirt/hooks/qemu.d/vfiod
+        "$ctl" install-hooks --root="$R" > "$W/out" 2>&1; rc=$?
+        check "install-hooks writes an executable qemu.d/vfiod that runs vfioctl hook, and says to restart libvirtd" \
+                bash -c "[ $rc = 0 ] && [ -x '$hookf' ] && [ \$(stat -c %a '$hookf') = 755 ] &&
+                        grep -qx 'exec $(readlink -f "$ctl") hook \"\$@\"' '$hookf' && grep -q 'systemctl restart libvirtd' '$W/out'"
+        cp "$hookf" "$W/hook.before"
+        "$ctl" install-hooks --root="$R" > "$W/out" 2>&1; rc=$?
+        check "install-hooks again: up to date, the file unchanged" \
+                bash -c "[ $rc = 0 ] && grep -q 'is installed and up to date' '$W/out' && cmp -s '$hookf' '$W/hook.before'"
+        chmod 644 "$hookf"
+        "$ctl" install-hooks --root="$R" > /dev/null 2>&1
+        check "install-hooks mends a hook that lost its x bit" test -x "$hookf"
+        "$ctl" install-hooks --root="$R" --remove > "$W/out" 2>&1; rc=$?
+        check "install-hooks --remove removes it" bash -c "[ $rc = 0 ] && [ ! -e '$hookf' ] && grep -q '^Removed ' '$W/out'"
+        "$ctl" install-hooks --root="$R" --remove > "$W/out" 2>&1; rc=$?
+        check "install-hooks --remove again: not installed, exit 0" bash -c "[ $rc = 0 ] && grep -q 'is not installed' '$W/out'"
+        printf '#!/bin/sh\n# the user'"'"'s own hook\n' > "$hookf"
+        "$ctl" install-hooks --root="$R" --remove > "$W/out" 2>&1; rc=$?
+        check "install-hooks --remove leaves a hook vfioctl did not write" \
+                bash -c "[ $rc = 1 ] && grep -q 'was not written by vfioctl' '$W/out' && grep -q 'own hook' '$hookf'"
+        "$ctl" install-hooks --root="$R" --user=nobody > "$W/out" 2>&1; rc=$?
+        check "install-hooks --user=: usage error, nothing written" \
+                bash -c "[ $rc = 2 ] && grep -q 'own hook' '$hookf' && [ \$(wc -l < '$W/out') = 1 ]"
+        rm -f "$hookf"
+        "$ctl" install-hooks --root="$R" > /dev/null 2>&1 || not_ok "install-hooks for the hook checks"
+
+        lgf=$R/etc/vfiod/vfiod.conf.d/50-looking-glass.conf
+        "$ctl" install-services --root="$R" --user=nobody > "$W/out" 2>&1; rc=$?
+        check "install-services --user=nobody: the Looking Glass drop-in names the user" \
+                bash -c "[ $rc = 0 ] && grep -qx 'User=nobody' '$lgf' && grep -qx '\[LookingGlass\]' '$lgf'"
+        "$ctl" install-services --root="$R" --user=nobody > "$W/out" 2>&1; rc=$?
+        check "install-services again: up to date" bash -c "[ $rc = 0 ] && grep -q 'up to date' '$W/out'"
+        "$ctl" install-services --root="$R" --user=no-such-user-here > "$W/out" 2>&1; rc=$?
+        check "install-services --user= of no user: exit 2, the drop-in unchanged" \
+                bash -c "[ $rc = 2 ] && grep -q 'no such user' '$W/out' && grep -qx 'User=nobody' '$lgf'"
+        "$ctl" install-services --root="$R" --remove > "$W/out" 2>&1; rc=$?
+        check "install-services --remove" bash -c "[ $rc = 0 ] && [ ! -e '$lgf' ]"
+
+        # The installed hook as libvirtd runs it (DOMAIN OP SUB EXTRA, the XML on
+        # stdin) against this vfiod; its config names the domain "win".
+        printf '[GPU]\nAddress=%s\n[VM]\nDomain=win\n' "$GPU" > "$W/hook.conf"
+        hook() { echo '<domain/>' | VFIOD_CONFIG=$W/hook.conf "$hookf" "$@"; }
+        # A Linux process renders on the GPU (its DRM render node open).
+        sleep 300 < /dev/dri/renderD128 &
+        holder=$!
+        hook win prepare begin - > "$W/out" 2>&1; rc=$?
+        check "hook prepare while a process renders on the GPU: exit 4 naming it, nothing moves" \
+                bash -c "[ $rc = 4 ] && grep -q 'in use by $holder sleep (user root) on /dev/dri/renderD128' '$W/out' && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
+        kill $holder; wait $holder 2> /dev/null
+        hook other prepare begin - > "$W/out" 2>&1; rc=$?
+        check "hook prepare of another domain: exit 0, the GPU stays on the host" \
+                bash -c "[ $rc = 0 ] && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
+        hook win prepare begin - > "$W/out" 2>&1; rc=$?
+        check "hook prepare once nobody uses the GPU: exit 0, both functions on vfio-pci" \
+                bash -c "[ $rc = 0 ] && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on vfio-pci vfio-pci"
+        hook win started begin - > "$W/out" 2>&1; rc=$?
+        check "hook started: nothing to do, the GPU stays on vfio-pci" \
+                bash -c "[ $rc = 0 ] && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on vfio-pci vfio-pci"
+        hook win release end - > "$W/out" 2>&1; rc=$?
+        check "hook release: exit 0, both functions back on nvidia + snd_hda_intel" \
+                bash -c "[ $rc = 0 ] && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
+        hook win prepare > "$W/out" 2>&1; rc=$?
+        check "hook with too few arguments: exit 2, one usage line" bash -c "[ $rc = 2 ] && [ \$(wc -l < '$W/out') = 1 ]"
+
         # Reload: a bad file is refused with its words and changes nothing.
         { cat "$W/vfiod.conf"; printf '\n[VM]\nDomain=test\nURI=test:///default\nShutdownTimeoutSec=soon\n'; } > "$W/new"
         # inotify reloads too; the file is invalid, so vfiod keeps the old one.
@@ -139,6 +205,12 @@ if [ "${1:-}" = --scenarios ]; then
         nobody "$W/vfio-status" > "$W/out" 2>&1; rc=$?
         check "vfio-status with vfiod stopped: exit 8, one clear line" \
                 bash -c "[ $rc = 8 ] && grep -q 'vfiod is not running' '$W/out' && [ \$(wc -l < '$W/out') = 1 ]"
+        before="$(driver $GPU) $(driver $AUDIO)"
+        hook win prepare begin - > "$W/out" 2>&1; rc=$?
+        check "hook prepare with vfiod stopped: exit 8 (the start fails), no driver changed ($before)" \
+                eval '[ $rc = 8 ] && grep -q "vfiod is not running" "$W/out" && [ "$(driver $GPU) $(driver $AUDIO)" = "$before" ]'
+        hook win release end - > "$W/out" 2>&1; rc=$?
+        check "hook release with vfiod stopped: exit 0 (libvirt ignores it; vfiod gives back when it runs)" test $rc = 0
         [ $fail = 0 ] || { echo "--- vfiod's log:"; cat "$W/vfiod.log"; }
         exit $fail
 fi
@@ -151,38 +223,8 @@ bus_pid=
 cleanup() { [ -n "$bus_pid" ] && kill "$bus_pid" 2> /dev/null; rm -rf "$W"; }
 trap cleanup EXIT
 
-# As Debian's system.conf: method calls denied unless a policy allows them.
-cat > "$W/bus.conf" << EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$W/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-  </policy>
-  <policy user="root">
-    <allow own="org.freedesktop.PolicyKit1"/>
-    <allow send_destination="org.freedesktop.PolicyKit1"/>
-  </policy>
-  <include>$top/units/org.vfiod1.conf</include>
-</busconfig>
-EOF
-dbus-daemon --config-file="$W/bus.conf" --fork --print-pid > "$W/bus.pid" || { echo "test-dbus-api: dbus-daemon did not start"; exit 1; }
-bus_pid=$(cat "$W/bus.pid")
-export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$W/bus
+. "$top/tests/scripts/private-bus.sh"
+private_bus "$W" "$top" || { echo "test-dbus-api: dbus-daemon did not start"; exit 1; }
 export VFIOD_RUNTIME_DIR=$W/run VFIOD_MODPROBE_DIR=$W/modprobe VFIOD_LOG_TARGET=console
 export VFIOD_LIBVIRT_RUN_DIR=$W/libvirt-run
 mkdir -p "$W/vfiod.conf.d" "$W/libvirt-run"
