@@ -27,8 +27,10 @@ override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-
         -Wstrict-prototypes -Wformat=2 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -Iinclude \
         $(SAN_FLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS))
 override LDFLAGS += $(SAN_FLAGS) -Wl,--as-needed
-# libkmod is dlopen()ed when needed (agent/modules.c).
-LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out libkmod,$(PKGS))) -ldl
+# libkmod, libvirt and libxml2 are dlopen()ed when needed (agent/modules.c,
+# agent/libvirt-dl.c, agent/libxml-dl.c): only their headers at build time.
+DLOPEN_PKGS := libkmod libvirt libxml-2.0
+LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out $(DLOPEN_PKGS),$(PKGS))) -ldl
 
 LIB_SRC := $(filter-out agent/vfiod.c agent/vfioctl.c,$(wildcard agent/*.c))
 LIB_OBJ := $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(LIB_SRC))
@@ -58,7 +60,8 @@ $(BUILD)/vfiod $(BUILD)/vfioctl: $(BUILD)/%: $(BUILD)/agent/%.o $(LIB)
 # Tests
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka)
 UMOCK_CFLAGS := $(shell $(PKG_CONFIG) --cflags umockdev-1.0 glib-2.0)
-UMOCK_LIBS := $(shell $(PKG_CONFIG) --libs umockdev-1.0 glib-2.0) -lpthread
+# test-daemon.c drives libvirt's test driver itself.
+UMOCK_LIBS := $(shell $(PKG_CONFIG) --libs umockdev-1.0 glib-2.0 libvirt) -lpthread
 
 $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS) $(CMOCKA_LIBS)
@@ -120,9 +123,10 @@ $(BUILD)/bench/engine-cycles: bench/engine-cycles.c $(LIB)
 bench: all tests $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles
 	bench/run-bench.sh $(BUILD)
 
-# Beyond deps (which has libvirtd and virsh for the comparison): python3 for agent-bench.py.
+# Beyond deps (which has libvirtd and virsh for the comparison): lspci and
+# fuser, the shell approach that status-bench.sh compares vfio-status with.
 bench-deps: deps
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 pciutils psmisc
 
 # Exactly what building and testing need, from Debian's archive.
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \

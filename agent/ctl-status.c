@@ -2,8 +2,6 @@
 /* vfio-status and vm-health: what vfiod says of the GPU and the VM, as a
  * table, as JSON, or as a waybar line that follows every change. */
 #include <errno.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +10,7 @@
 #include "bus-api.h"
 #include "ctl.h"
 #include "domain-xml.h"
+#include "libvirt-dl.h"
 #include "log.h"
 
 typedef struct FunctionView {
@@ -355,14 +354,18 @@ int ctl_health(sd_bus *bus, const CtlOptions *o) {
                 return EXIT_FAILURE_OTHER;
         }
 
-        virSetErrorFunc(NULL, quiet_errors);
-        virConnectPtr conn = virConnectOpenReadOnly(uri);
-        virDomainPtr dom = conn ? virDomainLookupByName(conn, v.vm_name) : NULL;
+        if (dlopen_libvirt() < 0) {
+                status_view_done(&v);
+                return EXIT_FAILURE_OTHER;
+        }
+        sym_virSetErrorFunc(NULL, quiet_errors);
+        virConnectPtr conn = sym_virConnectOpenReadOnly(uri);
+        virDomainPtr dom = conn ? sym_virDomainLookupByName(conn, v.vm_name) : NULL;
         virDomainInfo info = {};
         char *xml = NULL;
-        if (!dom || virDomainGetInfo(dom, &info) < 0 || !(xml = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE)) ||
+        if (!dom || sym_virDomainGetInfo(dom, &info) < 0 || !(xml = sym_virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE)) ||
             domain_xml_hostdevs(xml, &hostdevs, &n_hostdevs) < 0) {
-                log_error("Cannot read domain %s from %s: %s", v.vm_name, uri, virGetLastErrorMessage());
+                log_error("Cannot read domain %s from %s: %s", v.vm_name, uri, sym_virGetLastErrorMessage());
                 rc = EXIT_FAILURE_OTHER;
                 goto finish;
         }
@@ -422,9 +425,9 @@ int ctl_health(sd_bus *bus, const CtlOptions *o) {
 finish:
         free(xml);
         if (dom)
-                virDomainFree(dom);
+                sym_virDomainFree(dom);
         if (conn)
-                virConnectClose(conn);
+                sym_virConnectClose(conn);
         status_view_done(&v);
         return rc;
 }

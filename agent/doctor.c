@@ -7,8 +7,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libudev.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 #include "fileio.h"
 #include "gpu.h"
 #include "holders.h"
+#include "libvirt-dl.h"
 #include "log.h"
 #include "strv.h"
 
@@ -121,9 +120,9 @@ static void doctor_done(Doctor *d) {
         }
         free(d->checks);
         if (d->domain)
-                virDomainFree(d->domain);
+                sym_virDomainFree(d->domain);
         if (d->conn)
-                virConnectClose(d->conn);
+                sym_virConnectClose(d->conn);
         gpu_free(d->gpu);
         if (d->udev)
                 udev_unref(d->udev);
@@ -898,7 +897,7 @@ static void quiet_error(void *userdata _unused_, virErrorPtr error _unused_) {
 }
 
 static const char *libvirt_error(void) {
-        virErrorPtr e = virGetLastError();
+        virErrorPtr e = sym_virGetLastError();
         return e && e->message ? e->message : "unknown error";
 }
 
@@ -906,9 +905,12 @@ static int check_libvirt(Doctor *d) {
         const char *uri = d->config->uri ?: "qemu:///system";
         int r;
 
-        virSetErrorFunc(NULL, quiet_error);
+        if (dlopen_libvirt() < 0)
+                return check_add(d, "libvirt", CHECK_FAIL, "apt-get install libvirt0 (dnf install libvirt-libs)",
+                                 "libvirt: cannot load its client library, libvirt.so.0");
+        sym_virSetErrorFunc(NULL, quiet_error);
         /* Read-only is all the checks need, and works for users outside the libvirt group. */
-        d->conn = virConnectOpenReadOnly(uri);
+        d->conn = sym_virConnectOpenReadOnly(uri);
         if (!d->conn)
                 r = check_add(d, "libvirt", CHECK_FAIL, "systemctl enable --now libvirtd",
                               "libvirt: cannot connect to %s: %s", uri, libvirt_error());
@@ -925,17 +927,17 @@ static int check_libvirt(Doctor *d) {
         if (!d->conn)
                 return 0;
 
-        d->domain = virDomainLookupByName(d->conn, d->config->domain);
+        d->domain = sym_virDomainLookupByName(d->conn, d->config->domain);
         if (d->domain)
                 return check_add(d, "domain", CHECK_PASS, NULL, "domain: %s is defined at %s", d->config->domain, uri);
 
         virDomainPtr *list = NULL;
         _cleanup_strv_free_ char **names = calloc(1, sizeof(char *));
-        int n = virConnectListAllDomains(d->conn, &list, 0);
+        int n = sym_virConnectListAllDomains(d->conn, &list, 0);
         for (int i = 0; i < n; i++) {
-                if (names && strv_extend(&names, virDomainGetName(list[i])) < 0)
+                if (names && strv_extend(&names, sym_virDomainGetName(list[i])) < 0)
                         names = strv_free(names);
-                virDomainFree(list[i]);
+                sym_virDomainFree(list[i]);
         }
         free(list);
         _cleanup_free_ char *known = names ? strv_join(names, ", ") : NULL;
@@ -986,7 +988,7 @@ static int check_hostdevs(Doctor *d) {
                         return check_add(d, "hostdevs", CHECK_FAIL, "give --domain-xml a readable file: virsh dumpxml DOMAIN > FILE",
                                          "hostdevs: cannot read %s: %s", arg_domain_xml, strerror(-r));
         } else if (d->domain) {
-                char *x = virDomainGetXMLDesc(d->domain, VIR_DOMAIN_XML_INACTIVE);
+                char *x = sym_virDomainGetXMLDesc(d->domain, VIR_DOMAIN_XML_INACTIVE);
                 if (!x)
                         return check_add(d, "hostdevs", CHECK_FAIL, "systemctl restart libvirtd",
                                          "hostdevs: cannot read the XML of %s: %s", name, libvirt_error());

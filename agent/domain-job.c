@@ -3,14 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "libvirt-dl.h"
 #include "log.h"
 #include "macro.h"
 
@@ -52,28 +51,32 @@ _Noreturn static void job_main(const DomainJob *job, int fd) {
         char why[1024] = "";
         int ok = -1;
 
-        virSetErrorFunc(NULL, quiet);
+        if (dlopen_libvirt() < 0) {
+                dprintf(fd, "1\ncannot load libvirt's client library, libvirt.so.0");
+                _exit(0);
+        }
+        sym_virSetErrorFunc(NULL, quiet);
         /* A connection of our own: the parent's socket is not ours to use. The
          * event hooks registered in the parent fail here (sd-event refuses a
          * forked child), which libvirt takes as "no events", all we need. */
-        virConnectPtr conn = virConnectOpen(job->uri);
-        virDomainPtr dom = conn ? virDomainLookupByName(conn, job->domain) : NULL;
+        virConnectPtr conn = sym_virConnectOpen(job->uri);
+        virDomainPtr dom = conn ? sym_virDomainLookupByName(conn, job->domain) : NULL;
         if (!conn || !dom)
-                snprintf(why, sizeof(why), "%s", virGetLastErrorMessage());
+                snprintf(why, sizeof(why), "%s", sym_virGetLastErrorMessage());
         else {
                 switch (job->kind) {
                 case DOMAIN_JOB_CREATE:
-                        ok = virDomainCreate(dom);
+                        ok = sym_virDomainCreate(dom);
                         break;
                 case DOMAIN_JOB_SHUTDOWN:
-                        ok = virDomainShutdown(dom);
+                        ok = sym_virDomainShutdown(dom);
                         break;
                 case DOMAIN_JOB_DESTROY:
-                        ok = virDomainDestroy(dom);
+                        ok = sym_virDomainDestroy(dom);
                         break;
                 }
                 if (ok < 0)
-                        snprintf(why, sizeof(why), "%s", virGetLastErrorMessage());
+                        snprintf(why, sizeof(why), "%s", sym_virGetLastErrorMessage());
         }
         if (ok >= 0 && job->kind == DOMAIN_JOB_CREATE && job->lg_user && job->lg_unit) {
                 char lg[512];

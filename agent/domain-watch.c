@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 
+#include "libvirt-dl.h"
 #include "libvirt-event.h"
 #include "log.h"
 #include "time-util.h"
@@ -41,7 +40,7 @@ static void quiet_error(void *userdata _unused_, virErrorPtr error _unused_) {
 }
 
 static const char *last_error(void) {
-        virErrorPtr e = virGetLastError();
+        virErrorPtr e = sym_virGetLastError();
         return e && e->message ? e->message : "unknown error";
 }
 
@@ -49,11 +48,11 @@ static void disconnect(DomainWatch *w) {
         if (!w->conn)
                 return;
         if (w->callback_id >= 0)
-                (void) virConnectDomainEventDeregisterAny(w->conn, w->callback_id);
+                (void) sym_virConnectDomainEventDeregisterAny(w->conn, w->callback_id);
         w->callback_id = -1;
         virConnectPtr c = w->conn;
         w->conn = NULL;
-        virConnectClose(c);
+        sym_virConnectClose(c);
 }
 
 /* While libvirtd is away, libvirt's status XML of a running domain still
@@ -67,11 +66,11 @@ static DomainState state_from_runtime_dir(DomainWatch *w) {
 static DomainState query_state(DomainWatch *w) {
         if (!w->conn)
                 return state_from_runtime_dir(w);
-        virDomainPtr d = virDomainLookupByName(w->conn, w->domain);
+        virDomainPtr d = sym_virDomainLookupByName(w->conn, w->domain);
         if (!d)
                 return DOMAIN_INACTIVE; /* not defined (any more): it runs nothing */
-        int active = virDomainIsActive(d);
-        virDomainFree(d);
+        int active = sym_virDomainIsActive(d);
+        sym_virDomainFree(d);
         return active < 0 ? DOMAIN_UNKNOWN : active ? DOMAIN_ACTIVE : DOMAIN_INACTIVE;
 }
 
@@ -81,7 +80,7 @@ static int on_lifecycle(virConnectPtr conn _unused_, virDomainPtr dom, int event
                                        "stopped", "shutdown", "pmsuspended", "crashed" };
         char buf[64];
 
-        if (!streq(virDomainGetName(dom), w->domain))
+        if (!streq(sym_virDomainGetName(dom), w->domain))
                 return 0;
 
         DomainChange change = DOMAIN_CHANGE_OTHER;
@@ -114,8 +113,8 @@ static void release_closed(DomainWatch *w) {
         if (!c)
                 return;
         w->closed = NULL;
-        (void) virConnectUnregisterCloseCallback(c, on_close);
-        virConnectClose(c);
+        (void) sym_virConnectUnregisterCloseCallback(c, on_close);
+        sym_virConnectClose(c);
 }
 
 static int on_release(sd_event_source *s _unused_, void *userdata) {
@@ -149,21 +148,21 @@ static void on_close(virConnectPtr conn _unused_, int reason, void *opaque) {
 
 static int try_connect(DomainWatch *w) {
         release_closed(w);
-        virConnectPtr c = virConnectOpen(w->uri);
+        virConnectPtr c = sym_virConnectOpen(w->uri);
         if (!c)
                 return -ECONNREFUSED;
 
         /* Register first, then read the state: no event is lost in between. */
-        int id = virConnectDomainEventRegisterAny(c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        int id = sym_virConnectDomainEventRegisterAny(c, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
                                                   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), w, NULL);
         if (id < 0) {
                 log_warning("Cannot follow libvirt's domain events on %s: %s", w->uri, last_error());
-                virConnectClose(c);
+                sym_virConnectClose(c);
                 return -EIO;
         }
         w->conn = c;
         w->callback_id = id;
-        (void) virConnectRegisterCloseCallback(c, on_close, w, NULL);
+        (void) sym_virConnectRegisterCloseCallback(c, on_close, w, NULL);
         w->state = query_state(w);
         return 0;
 }
@@ -206,7 +205,7 @@ int domain_watch_new(sd_event *event, const char *uri, const char *domain, domai
 
         if ((r = libvirt_event_register(event)) < 0)
                 return r;
-        virSetErrorFunc(NULL, quiet_error);
+        sym_virSetErrorFunc(NULL, quiet_error);
 
         if (try_connect(w) < 0) {
                 log_warning("libvirt at %s is not reachable (%s): will retry.", uri, last_error());
@@ -224,7 +223,7 @@ DomainWatch *domain_watch_free(DomainWatch *w) {
         if (!w)
                 return NULL;
         if (w->conn)
-                (void) virConnectUnregisterCloseCallback(w->conn, on_close);
+                (void) sym_virConnectUnregisterCloseCallback(w->conn, on_close);
         disconnect(w);
         release_closed(w);
         sd_event_source_disable_unref(w->release);

@@ -12,10 +12,6 @@
 #include <grp.h>
 #include <ini.h>
 #include <inttypes.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -29,6 +25,8 @@
 
 #include "config.h"
 #include "fileio.h"
+#include "libvirt-dl.h"
+#include "libxml-dl.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
@@ -401,18 +399,10 @@ static int check_size(Lg *lg) {
 
 /* The domain's XML */
 
-static inline void xml_freep(xmlChar **p) {
-        if (*p)
-                xmlFree(*p);
-}
-#define _cleanup_xml_free_ _cleanup_(xml_freep)
-DEFINE_TRIVIAL_CLEANUP_FUNC(xmlDocPtr, xmlFreeDoc);
-DEFINE_TRIVIAL_CLEANUP_FUNC(virConnectPtr, virConnectClose);
-DEFINE_TRIVIAL_CLEANUP_FUNC(virDomainPtr, virDomainFree);
 
 static bool node_is(const xmlNode *n, const char *name, const char *ns) {
-        return n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST name) &&
-               (ns ? n->ns && xmlStrEqual(n->ns->href, BAD_CAST ns) : !n->ns || !n->ns->prefix);
+        return n->type == XML_ELEMENT_NODE && sym_xmlStrEqual(n->name, BAD_CAST name) &&
+               (ns ? n->ns && sym_xmlStrEqual(n->ns->href, BAD_CAST ns) : !n->ns || !n->ns->prefix);
 }
 
 static xmlNode *child(const xmlNode *parent, const char *name, const char *ns) {
@@ -538,15 +528,15 @@ static int check_shmem(Lg *lg, const char *domain, xmlNode *shmem) {
                 return log_oom();
 
         xmlNode *model = child(shmem, "model", NULL), *size = child(shmem, "size", NULL);
-        _cleanup_xml_free_ xmlChar *type = model ? xmlGetProp(model, BAD_CAST "type") : NULL;
+        _cleanup_xml_free_ xmlChar *type = model ? sym_xmlGetProp(model, BAD_CAST "type") : NULL;
         if (!type || !streq(str(type), "ivshmem-plain"))
                 return add(lg, "domain", RESULT_FAIL,
                            strf("%s of domain '%s' has %s%s%s, not <model type='ivshmem-plain'/>", what, domain,
                                 type ? "model '" : "no model", type ? str(type) : "", type ? "'" : ""),
                            strf("set <model type='ivshmem-plain'/> in %s (virsh edit %s)", what, domain));
 
-        _cleanup_xml_free_ xmlChar *number = size ? xmlNodeGetContent(size) : NULL;
-        _cleanup_xml_free_ xmlChar *unit = size ? xmlGetProp(size, BAD_CAST "unit") : NULL;
+        _cleanup_xml_free_ xmlChar *number = size ? sym_xmlNodeGetContent(size) : NULL;
+        _cleanup_xml_free_ xmlChar *unit = size ? sym_xmlGetProp(size, BAD_CAST "unit") : NULL;
         uint64_t bytes;
         if (!number || lg_parse_scaled(str(number), str(unit), &bytes) < 0)
                 return add(lg, "domain", RESULT_FAIL,
@@ -566,7 +556,7 @@ static int check_commandline(Lg *lg, const char *domain, xmlNode *root) {
         for (xmlNode *n = cmd ? cmd->children : NULL; n; n = n->next) {
                 if (!node_is(n, "arg", QEMU_NS))
                         continue;
-                _cleanup_xml_free_ xmlChar *v = xmlGetProp(n, BAD_CAST "value");
+                _cleanup_xml_free_ xmlChar *v = sym_xmlGetProp(n, BAD_CAST "value");
                 if (v && (r = strv_extend(&args, str(v))) < 0)
                         return log_oom();
         }
@@ -640,16 +630,19 @@ static int domain_xml_text(Lg *lg, char **ret) {
                            strf("no [VM] Domain= configured: cannot check the domain's shared memory device"),
                            strf("set Domain= in [VM] of %s", lg->config_path));
 
-        virSetErrorFunc(NULL, quiet);
+        if (dlopen_libvirt() < 0)
+                return add(lg, "domain", RESULT_FAIL, strf("cannot load libvirt's client library, libvirt.so.0"),
+                           strf("apt-get install libvirt0 (dnf install libvirt-libs)"));
+        sym_virSetErrorFunc(NULL, quiet);
         /* Read-only: lg-test changes nothing, and a user may read qemu:///system that way. */
-        _cleanup_(virConnectClosep) virConnectPtr conn = virConnectOpenReadOnly(c->uri);
-        _cleanup_(virDomainFreep) virDomainPtr dom = conn ? virDomainLookupByName(conn, c->domain) : NULL;
+        _cleanup_(sym_virConnectClosep) virConnectPtr conn = sym_virConnectOpenReadOnly(c->uri);
+        _cleanup_(sym_virDomainFreep) virDomainPtr dom = conn ? sym_virDomainLookupByName(conn, c->domain) : NULL;
         /* The persistent definition: what the next start of the VM uses. */
-        char *xml = dom ? virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE) : NULL;
+        char *xml = dom ? sym_virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE) : NULL;
         if (!xml)
                 return add(lg, "domain", RESULT_FAIL,
                            strf("cannot read domain '%s' from %s: %s", c->domain,
-                                c->uri ?: "libvirt's default URI", virGetLastErrorMessage()),
+                                c->uri ?: "libvirt's default URI", sym_virGetLastErrorMessage()),
                            strf("check Domain= and URI= in [VM] of %s: virsh%s%s dominfo %s", lg->config_path,
                                 c->uri ? " -c " : "", strempty(c->uri), c->domain));
         *ret = xml;
@@ -663,16 +656,19 @@ static int check_domain(Lg *lg) {
                 return r;
 
         const char *source = lg->domain_xml ?: "libvirt";
-        _cleanup_(xmlFreeDocp) xmlDocPtr doc =
-                xmlReadMemory(text, (int) strlen(text), "domain.xml", NULL,
+        if (dlopen_libxml2() < 0)
+                return add(lg, "domain", RESULT_FAIL, strf("cannot load libxml2.so.2 to read the domain XML"),
+                           strf("apt-get install libxml2 (dnf install libxml2)"));
+        _cleanup_(sym_xmlFreeDocp) xmlDocPtr doc =
+                sym_xmlReadMemory(text, (int) strlen(text), "domain.xml", NULL,
                               XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-        xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+        xmlNode *root = doc ? sym_xmlDocGetRootElement(doc) : NULL;
         if (!root || !node_is(root, "domain", NULL))
                 return add(lg, "domain", RESULT_FAIL, strf("the domain XML from %s is not a <domain>", source),
                            strf("xmllint --noout %s", lg->domain_xml ?: "the domain's XML"));
 
         xmlNode *name_node = child(root, "name", NULL);
-        _cleanup_xml_free_ xmlChar *name = name_node ? xmlNodeGetContent(name_node) : NULL;
+        _cleanup_xml_free_ xmlChar *name = name_node ? sym_xmlNodeGetContent(name_node) : NULL;
         const char *domain = name ? str(name) : lg->config->domain ?: "DOMAIN";
 
         /* libvirt's <shmem> is /dev/shm/NAME; anything else comes through <qemu:commandline>. */
@@ -681,7 +677,7 @@ static int check_domain(Lg *lg) {
                 for (xmlNode *n = child(child(root, "devices", NULL), "shmem", NULL); n; n = n->next) {
                         if (!node_is(n, "shmem", NULL))
                                 continue;
-                        _cleanup_xml_free_ xmlChar *shm = xmlGetProp(n, BAD_CAST "name");
+                        _cleanup_xml_free_ xmlChar *shm = sym_xmlGetProp(n, BAD_CAST "name");
                         if (shm && streq(str(shm), lg->shm_name))
                                 return check_shmem(lg, domain, n);
                         char *t = strf("%s%s'%s'", strempty(others), others ? ", " : "", shm ? str(shm) : "");

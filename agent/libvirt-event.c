@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
-#include <libvirt/libvirt.h>
 
+#include "libvirt-dl.h"
 #include "log.h"
 
 typedef struct Watch {
@@ -169,7 +169,10 @@ static int remove_timeout(int id) {
 int libvirt_event_register(sd_event *event) {
         if (loop)
                 return loop == event ? 0 : -EBUSY;
+        int r = dlopen_libvirt();
+        if (r < 0)
+                return r;
         loop = sd_event_ref(event);
-        virEventRegisterImpl(add_handle, update_handle, remove_handle, add_timeout, update_timeout, remove_timeout);
+        sym_virEventRegisterImpl(add_handle, update_handle, remove_handle, add_timeout, update_timeout, remove_timeout);
         return 0;
 }

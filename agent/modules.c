@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "modules.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <libkmod.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include "dlopen-lib.h"
 #include "fileio.h"
 #include "log.h"
 #include "strv.h"
 
-/* libkmod is opened when a module is to be loaded or unloaded, not at
+/* libkmod is opened (dlopen-lib.h) when a module is to be loaded or unloaded, not at
  * start-up: it and what it links (libcrypto) cost more to map and relocate
  * than the rest of vfioctl, and most handoffs never touch a module. */
 #define KMOD_SYMBOLS(X)                                                                          \
@@ -21,27 +21,14 @@
         X(kmod_module_unref_list) X(kmod_module_get_refcnt) X(kmod_module_get_holders)         \
         X(kmod_module_get_name) X(kmod_module_remove_module)
 
-#define DECLARE(f) static typeof(f) *sym_##f;
-KMOD_SYMBOLS(DECLARE)
-#undef DECLARE
+#define STATIC_SYM(f) static DLSYM_DEFINE(f)
+KMOD_SYMBOLS(STATIC_SYM)
+#undef STATIC_SYM
 
 static int dlopen_kmod(void) {
         static void *dl = NULL;
-        if (dl)
-                return 0;
-
-        void *h = dlopen("libkmod.so.2", RTLD_NOW | RTLD_NODELETE);
-        if (!h)
-                return log_error_errno(EOPNOTSUPP, "Cannot load libkmod.so.2 (install kmod's library): %s", dlerror());
-#define LOAD(f)                                                                                  \
-        if (!(sym_##f = (typeof(f) *) dlsym(h, #f))) {                                           \
-                dlclose(h);                                                                      \
-                return log_error_errno(EOPNOTSUPP, "libkmod.so.2 lacks %s.", #f);                \
-        }
-        KMOD_SYMBOLS(LOAD)
-#undef LOAD
-        dl = h;
-        return 0;
+        static const DlSymbol symbols[] = { KMOD_SYMBOLS(DLSYM_ENTRY) {} };
+        return dlopen_symbols(&dl, "libkmod.so.2", "kmod's library, libkmod2", symbols);
 }
 
 static void kmod_unrefp(struct kmod_ctx **p) {

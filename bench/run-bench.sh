@@ -40,3 +40,6 @@ sed -n 's/.*Recovered: .*(\([0-9.]*\) ms from the event to the first write.*/\1/
 sed -n 's/^# kill -9 QEMU -> host drivers bound: \([0-9]*\) ms.*/\1/p' "$runs" | stats native_kill_to_host_ms
 sed -n 's/^# of which kill -9 -> vfiod told of the stop by libvirt: \([0-9]*\) ms.*/\1/p' "$runs" | stats native_libvirt_event_ms
 rm -f "$runs"
+
+# vfio-status against vfiod, beside lspci -nnk + fuser (status-bench.sh).
+"$top/bench/status-bench.sh" "$build" 200 2> /dev/null
