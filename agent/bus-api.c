@@ -164,6 +164,11 @@ static int run_vm_start(sd_bus_message *m, void *userdata, sd_bus_error *e _unus
         return r < 0 ? r : request(userdata, m, REQUEST_VM_START, drain, 0);
 }
 
+static int run_vm_prepare(sd_bus_message *m, void *userdata, sd_bus_error *e _unused_) {
+        int drain = 0, r = sd_bus_message_read(m, "b", &drain);
+        return r < 0 ? r : request(userdata, m, REQUEST_VM_PREPARE, drain, 0);
+}
+
 static int run_vm_stop(sd_bus_message *m, void *userdata, sd_bus_error *e) {
         uint64_t timeout = 0;
         int r = sd_bus_message_read(m, "t", &timeout);
@@ -185,6 +190,7 @@ AUTHORIZED(method_to_host, "org.vfiod1.handoff", run_to_host)
 AUTHORIZED(method_force_host, "org.vfiod1.handoff", run_force_host)
 AUTHORIZED(method_vm_start, "org.vfiod1.vm", run_vm_start)
 AUTHORIZED(method_vm_stop, "org.vfiod1.vm", run_vm_stop)
+AUTHORIZED(method_vm_prepare, "org.vfiod1.handoff", run_vm_prepare)
 
 /* ---- Gpu ---- */
 
@@ -317,6 +323,8 @@ static const sd_bus_vtable vm_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("Start", "b", SD_BUS_PARAM(drain), "s", SD_BUS_PARAM(message), method_vm_start,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_NAMES("Stop", "t", SD_BUS_PARAM(timeout_usec), "s", SD_BUS_PARAM(message), method_vm_stop,
+                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("Prepare", "b", SD_BUS_PARAM(drain), "s", SD_BUS_PARAM(message), method_vm_prepare,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };

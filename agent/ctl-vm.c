@@ -70,7 +70,14 @@ int ctl_run_vm(sd_bus *bus, const CtlOptions *o) {
                         ;
                 if (r < 0)
                         return log_error_errno(r, "Lost the system bus: %m"), EXIT_FAILURE_OTHER;
-                if (vm_state(bus, vm, &state, &last_stop) >= 0 && !streq(state, "running") && !streq(state, "unknown")) {
+                bool known = vm_state(bus, vm, &state, &last_stop) >= 0;
+                /* The Get calls above read whatever came with their replies into
+                 * sd-bus's queue, a PropertiesChanged included: the socket is then
+                 * drained and poll() would not wake for it. Look again first. */
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return log_error_errno(r, "Lost the system bus: %m"), EXIT_FAILURE_OTHER;
+                if (known && !streq(state, "running") && !streq(state, "unknown")) {
                         if (clean_stop(last_stop)) {
                                 log_info("%s %s.", strna(name), last_stop);
                                 return EXIT_DONE;
@@ -83,6 +90,8 @@ int ctl_run_vm(sd_bus *bus, const CtlOptions *o) {
                         r = ctl_request(bus, vm, "org.vfiod1.Vm", "Stop", o->quiet, "t", o->timeout_usec);
                         return r;
                 }
+                if (r > 0)
+                        continue;
                 struct pollfd p[2] = { { .fd = sd_bus_get_fd(bus), .events = (short) sd_bus_get_events(bus) },
                                        { .fd = sfd, .events = POLLIN } };
                 if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -96,7 +105,7 @@ int ctl_run_vm(sd_bus *bus, const CtlOptions *o) {
  * It never calls libvirt back: libvirtd waits for it. */
 int ctl_hook(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *config = NULL;
-        _cleanup_free_ char *gpu = NULL;
+        _cleanup_free_ char *gpu = NULL, *vm = NULL;
         sd_bus *bus = NULL;
         int r;
 
@@ -117,8 +126,15 @@ int ctl_hook(int argc, char *argv[]) {
         r = ctl_connect(&bus);
         if (r != EXIT_DONE)
                 return prepare ? r : EXIT_DONE;
-        if ((r = ctl_paths(bus, &gpu, NULL)) == EXIT_DONE)
-                r = ctl_request(bus, gpu, "org.vfiod1.Gpu", prepare ? "ToVfio" : "ToHost", true, "b", false);
+        /* Vm.Prepare: the GPU to vfio-pci, and vfiod keeps it there while the
+         * domain starts (QEMU opens /dev/vfio/N only later). Gpu.ToVfio when
+         * vfiod follows no VM. */
+        if ((r = ctl_paths(bus, &gpu, &vm)) == EXIT_DONE) {
+                if (prepare && vm)
+                        r = ctl_request(bus, vm, "org.vfiod1.Vm", "Prepare", true, "b", false);
+                else
+                        r = ctl_request(bus, gpu, "org.vfiod1.Gpu", prepare ? "ToVfio" : "ToHost", true, "b", false);
+        }
         sd_bus_flush_close_unref(bus);
         /* At release QEMU is gone; vfiod gives the GPU back by itself anyway
          * (it may be doing so right now: busy is fine). */

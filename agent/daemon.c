@@ -44,6 +44,11 @@ struct Daemon {
         unsigned failures;                   /* handoffs failed in a row */
         bool grace_expired;
         bool give_back_now;                  /* the domain stopped: no grace */
+        /* libvirt's prepare hook had the GPU handed over (Vm.Prepare): the
+         * domain is starting, QEMU has not opened /dev/vfio/N yet, and no
+         * orphan grace may take the GPU back until it runs or stops. */
+        bool vm_starting;
+        sd_event_source *start_hold_timer;
 
         pid_t worker_pid;                    /* the handoff worker, 0 when none */
         char worker_report[4096];
@@ -338,6 +343,25 @@ static void disarm(sd_event_source *s) {
                 (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
 }
 
+/* A start that libvirt gave up on runs the release hook (Gpu.ToHost); this
+ * bound is for a libvirtd that died while it was starting the domain. */
+#define START_HOLD_USEC (5 * 60 * USEC_PER_SEC)
+
+static int on_start_hold(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
+        Daemon *d = userdata;
+        if (d->vm_starting)
+                log_warning("%s was handed over for %s %d s ago and the domain never ran: the orphan grace applies now.",
+                            d->gpu->address_str, domain_name(d), (int) (START_HOLD_USEC / USEC_PER_SEC));
+        d->vm_starting = false;
+        reconcile_soon(d);
+        return 0;
+}
+
+static void start_hold_end(Daemon *d) {
+        d->vm_starting = false;
+        disarm(d->start_hold_timer);
+}
+
 static int on_holder_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
         reconcile_soon(userdata);
         return 0;
@@ -422,6 +446,7 @@ static void reconcile(Daemon *d) {
         if (host == n && !dirty) {
                 disarm(d->grace_timer);
                 d->grace_expired = d->give_back_now = false;
+                start_hold_end(d);
                 set_status(d, OWNER_HOST, "%s on the host (%s)", g->address_str, strna(host_driver));
                 return;
         }
@@ -430,6 +455,7 @@ static void reconcile(Daemon *d) {
         if (ds == DOMAIN_ACTIVE && vfio == n) {
                 disarm(d->grace_timer);
                 d->grace_expired = d->give_back_now = false;
+                start_hold_end(d);
                 set_status(d, OWNER_VFIO, "%s lent to %s", g->address_str, domain_name(d));
                 return;
         }
@@ -448,9 +474,9 @@ static void reconcile(Daemon *d) {
                 return;
         }
 
-        /* Vm.Start between the handoff and QEMU's start: the domain is not
-         * active yet, the GPU is its. */
-        if (d->request_active && d->request == REQUEST_VM_START) {
+        /* Vm.Start, or libvirt's prepare hook (Vm.Prepare), between the
+         * handoff and QEMU's start: the domain is not active yet, the GPU is its. */
+        if ((d->request_active && d->request == REQUEST_VM_START) || (d->vm_starting && !d->give_back_now)) {
                 set_status(d, OWNER_VFIO, "%s on vfio-pci, %s starting", g->address_str, domain_name(d));
                 return;
         }
@@ -469,10 +495,11 @@ static void reconcile(Daemon *d) {
         }
 
         if (d->give_back_now || d->grace_expired || none > 0 || host > 0) {
-                /* give_back_now stays until the worker reports (on_worker_exit). */
+                /* give_back_now stays until the worker reports (on_worker_exit).
+                 * The give-back a Vm.Stop waits for is that request's, not a recovery. */
                 d->grace_expired = false;
                 disarm(d->grace_timer);
-                (void) worker_start(d, false, false, false, &lock);
+                (void) worker_start(d, false, false, d->request_active && d->request == REQUEST_VM_STOP, &lock);
                 return;
         }
         arm_timer(d, &d->grace_timer, d->config->orphan_grace, on_grace);
@@ -633,7 +660,11 @@ static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg) {
                 }
                 return;
         }
-        if (d->request == REQUEST_VM_STOP && r == REQUEST_OK)
+        if (d->request == REQUEST_VM_PREPARE && r == REQUEST_OK) {
+                d->vm_starting = true;
+                arm_timer(d, &d->start_hold_timer, START_HOLD_USEC, on_start_hold);
+                request_complete(d, REQUEST_OK, "%s", msg);
+        } else if (d->request == REQUEST_VM_STOP && r == REQUEST_OK)
                 request_complete(d, REQUEST_OK, "%s stopped; %s", domain_name(d), msg);
         else
                 request_complete(d, r, "%s", msg);
@@ -665,7 +696,8 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
         int r;
 
         /* The qemu hook of the domain Vm.Start is starting: already handed over. */
-        if (kind == REQUEST_TO_VFIO && d->request_active && d->request == REQUEST_VM_START &&
+        if ((kind == REQUEST_TO_VFIO || kind == REQUEST_VM_PREPARE) && d->request_active &&
+            d->request == REQUEST_VM_START &&
             d->request_stage == STAGE_JOB) {
                 done(d, REQUEST_OK, "The GPU is on vfio-pci for the domain being started.", userdata);
                 return 0;
@@ -676,7 +708,7 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
                 return 0;
         }
         DomainState ds = d->domain ? domain_watch_state(d->domain) : DOMAIN_INACTIVE;
-        if ((kind == REQUEST_VM_START || kind == REQUEST_VM_STOP) && !d->config->domain) {
+        if ((kind == REQUEST_VM_START || kind == REQUEST_VM_STOP || kind == REQUEST_VM_PREPARE) && !d->config->domain) {
                 done(d, REQUEST_NO_VM, "No VM is configured: set Domain= in [VM] of " VFIOD_CONFIG_FILE ".", userdata);
                 return 0;
         }
@@ -736,7 +768,9 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
                                  strerror(-r));
                 return 0;
         }
-        bool to_vfio = kind == REQUEST_TO_VFIO || kind == REQUEST_VM_START;
+        bool to_vfio = kind == REQUEST_TO_VFIO || kind == REQUEST_VM_START || kind == REQUEST_VM_PREPARE;
+        if (!to_vfio)
+                start_hold_end(d);  /* the release hook, or a user: the start is over */
         disarm(d->grace_timer);
         if (worker_start(d, to_vfio, drain, true, &lock) < 0)
                 request_complete(d, REQUEST_ROLLED_BACK, "Cannot start the handoff worker.");
@@ -843,6 +877,7 @@ static void on_domain(DomainWatch *w _unused_, DomainChange change, const char *
         if (change == DOMAIN_CHANGE_STOPPED) {
                 snprintf(d->vm_last_stop, sizeof(d->vm_last_stop), "%s", detail);
                 d->give_back_now = true;
+                start_hold_end(d);
                 looking_glass_stop(d->config->lg_user, d->config->lg_unit);
         }
         if (d->changed)
@@ -1023,6 +1058,7 @@ Daemon *daemon_free(Daemon *d) {
                 sd_event_source_disable_unref(d->signal_sources[i]);
         sd_event_source_disable_unref(d->reconcile_source);
         sd_event_source_disable_unref(d->grace_timer);
+        sd_event_source_disable_unref(d->start_hold_timer);
         sd_event_source_disable_unref(d->retry_timer);
         sd_event_source_disable_unref(d->backoff_timer);
         sd_event_source_disable_unref(d->worker_source);

@@ -46,6 +46,7 @@ typedef enum RequestKind {
         REQUEST_FORCE_HOST,   /* to the host now: no orphan grace, no failure back-off */
         REQUEST_VM_START,     /* hand over, then start the domain */
         REQUEST_VM_STOP,      /* ACPI shutdown, destroy after the timeout, then give back */
+        REQUEST_VM_PREPARE,   /* libvirt's prepare hook: hand over, keep it for the domain while it starts */
         _REQUEST_KIND_MAX,
 } RequestKind;
 

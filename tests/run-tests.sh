@@ -86,6 +86,8 @@ if [ $kernel = 1 ]; then
         for s in tests/kernel/systemd-*.sh; do
                 [ -e "$s" ] && run "kernel-$(basename "$s" .sh)" tests/kernel/run-systemd-guest.sh "$build" "$s"
         done
+        # make demo works as the README says (it checks each step it shows).
+        run "kernel-demo" tests/kernel/run-demo.sh "$build"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

@@ -159,7 +159,7 @@ timeout --foreground -k 5 "$deadline" qemu-system-x86_64 \
         -device ich9-intel-hda,bus=rp1,addr=0x0.1 \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -kernel "$kernel" -initrd "$initrd" -append "$append" \
-        </dev/null 2>&1 | tr -d '\r' | tee "$log"
+        </dev/null 2>&1 | sed -u 's/\r//g' | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 set -e
 echo "# run-systemd-guest: guest wall time $((SECONDS - start)) s"

@@ -241,6 +241,67 @@ static void test_running_domain_keeps_gpu(void **state) {
         assert_int_equal(daemon_recoveries(fx->d), 0);
 }
 
+typedef struct Reply {
+        bool done;
+        RequestResult result;
+} Reply;
+
+static void on_reply(Daemon *d _unused_, RequestResult result, const char *message _unused_, void *userdata) {
+        Reply *r = userdata;
+        r->done = true;
+        r->result = result;
+}
+
+static Reply *pending_reply;
+static bool replied(Fixture *fx _unused_) {
+        return pending_reply->done;
+}
+
+static RequestResult request(Fixture *fx, RequestKind kind) {
+        Reply r = {};
+        pending_reply = &r;
+        assert_int_equal(daemon_request(fx->d, kind, false, 0, on_reply, &r), 0);
+        assert_true(run_until(fx, replied, 10000));
+        return r.result;
+}
+
+static bool on_host_drivers(Fixture *fx) {
+        return driver_is(fx, GPU, "nvidia") && driver_is(fx, AUDIO, "snd_hda_intel");
+}
+
+/* libvirt's prepare hook (Vm.Prepare) while the domain is starting: QEMU has
+ * not opened /dev/vfio/N yet, and the orphan grace must not take the GPU
+ * back meanwhile. The release hook (ToHost) ends that. A plain ToVfio gets
+ * the grace. */
+static void test_prepare_holds_while_starting(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[VM]\nDomain=nosuchvm\nURI=test:///default\n[Handoff]\nOrphanGraceSec=100ms\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_int_equal(request(fx, REQUEST_VM_PREPARE), REQUEST_OK);
+        run_for(fx, 600);  /* six grace periods */
+        assert_non_null(strstr(daemon_status(fx->d), "nosuchvm starting"));
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+        assert_true(driver_is(fx, AUDIO, "vfio-pci"));
+        assert_int_equal(daemon_recoveries(fx->d), 0);
+
+        assert_int_equal(request(fx, REQUEST_TO_HOST), REQUEST_OK);
+        assert_true(on_host_drivers(fx));
+
+        /* Not a start: the orphan grace gives it back by itself. */
+        assert_int_equal(request(fx, REQUEST_TO_VFIO), REQUEST_OK);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+        assert_true(run_until(fx, gpu_on_host, 5000));  /* a recovery, and the host owns it */
+        assert_true(on_host_drivers(fx));
+}
+
+static void test_prepare_without_vm(void **state) {
+        Fixture *fx = *state;
+        write_config(fx, "[Handoff]\nOrphanGraceSec=1min\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_int_equal(request(fx, REQUEST_VM_PREPARE), REQUEST_NO_VM);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+}
+
 static bool stuck(Fixture *fx) {
         return daemon_owner(fx->d) == OWNER_STUCK;
 }
@@ -529,6 +590,8 @@ int main(int argc, char **argv) {
                 T(test_domain_shutdown_gives_back),
                 T(test_orphan_grace_and_holder),
                 T(test_running_domain_keeps_gpu),
+                T(test_prepare_holds_while_starting),
+                T(test_prepare_without_vm),
                 T(test_stuck_unbind),
                 cmocka_unit_test(test_killed_mid_handoff),
                 T(test_config_reload),

@@ -1,0 +1,249 @@
+#!/bin/bash
+# Runs inside the systemd test guest (tests/kernel/run-systemd-guest.sh):
+# the units as a user has them after make install. A libvirt domain "win"
+# (TCG, no disk, no network interface at all) gets both functions of the
+# discrete GPU as <hostdev managed='no'>. Then, in order:
+# - `systemctl start windows-vm.target` (vfioctl run-vm: Vm.Start through
+#   vfiod) moves them to vfio-pci and runs it; vfio-status and systemctl
+#   status show the VM owning the GPU;
+# - QEMU killed with SIGKILL gives them back to bochs-drm/snd_hda_intel,
+#   leaves windows-vm.service failed, and vfiod's journal tells it in order;
+# - started again, `systemctl stop windows-vm.target` asks for an ACPI
+#   shutdown, which a guest with no OS ignores: destroyed after
+#   ShutdownTimeoutSec= (3s here), the GPU back, the service inactive;
+# - `vfioctl install-hooks` and a libvirtd restart, then `virsh start win`
+#   (as virt-manager does) gets the GPU through the hook, and `virsh
+#   destroy win` gives it back.
+# Waits are events (uevents, journal entries: build/tests/vfiod-wait, the
+# end of a systemctl job), each with a deadline.
+set -u
+. tests/kernel/lib.sh
+
+# MESSAGE_IDs of agent/event-log.c (units/vfiod.catalog)
+ID_STARTED=b40732628d4d432fa0d56efde21ee61a
+ID_DONE=5f8ae3a454ad4afc8e403bc0436d225f
+ID_RECOVERY=3ef91aa0538646269bc8626259abbf72
+ID_DOMAIN=737eba2d64e44de29d2c0eca418f1f3a
+ID_LIBVIRT=c2125c845abc43fc82e1bac8a28f97ed
+DOMAIN=win
+URI=qemu:///system
+J=/run/log/journal
+VW=$B/tests/vfiod-wait
+ME=_SYSTEMD_UNIT=vfiod.service
+out=/run/vfiod-test.out
+
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+check_show() { # WHAT CMD...: check; on failure show CMD's output
+        local what=$1; shift
+        if "$@" > "$out" 2>&1; then ok "$what"; else not_ok "$what"; sed 's/^/#   /' "$out"; return 1; fi
+}
+# wait_for DEADLINE_S CMD...: for what has no event to wait on (a unit's
+# state); CMD is tried every 0.2 s until it succeeds or the deadline passes.
+wait_for() {
+        local end=$((SECONDS + $1)); shift
+        until "$@"; do
+                [ $SECONDS -lt $end ] || return 1
+                sleep 0.2
+        done
+}
+# jwait TIMEOUT --after CURSOR MATCH...: the entry's cursor in $cursor.
+cursor=
+jwait() {
+        local t=$1; shift
+        cursor=$("$VW" journal "$J" "$t" "$@" 2> "$out") && sed 's/^/#   /' "$out"
+}
+jcheck() { # WHAT TIMEOUT MATCH...
+        local what=$1; shift
+        if jwait "$@"; then ok "$what"; else not_ok "$what"; sed 's/^/#   /' "$out"; fi
+}
+# What libvirtd and QEMU are doing: for a libvirt call that did not return.
+libvirt_diag() {
+        local p t
+        for p in $(pgrep -x libvirtd) $(pgrep -f qemu-system); do
+                echo "#   pid $p $(tr '\0' ' ' < /proc/$p/cmdline 2> /dev/null | cut -c1-160)"
+                for t in /proc/$p/task/*; do
+                        echo "#     task ${t##*/} $(cat $t/comm 2> /dev/null) state $(cut -d' ' -f3 $t/stat 2> /dev/null) wchan $(cat $t/wchan 2> /dev/null)"
+                done
+        done
+        journalctl -b --no-pager -o short-monotonic -u libvirtd | tail -n 20 | sed 's/^/#   libvirtd: /'
+}
+# virshq TIMEOUT ARGS...: virsh against $URI, which must answer in time.
+virshq() {
+        local t=$1; shift
+        timeout "$t" virsh -q -c $URI "$@" && return 0
+        local rc=$?
+        [ $rc = 124 ] && { echo "#   virsh $* did not return in ${t}s"; libvirt_diag; }
+        return $rc
+}
+bail() {
+        echo "Bail out! $*"
+        journalctl -b --no-pager -o short-monotonic -u vfiod -u windows-vm.service -u libvirtd | tail -n 60 | sed 's/^/#   /'
+        tail -n 20 "/var/log/libvirt/qemu/$DOMAIN.log" 2> /dev/null | sed 's/^/#   qemu: /'
+        finish
+        exit 1
+}
+
+[ -x "$VW" ] || { echo "not ok - $VW is missing (make all tests)"; exit 1; }
+GPU=$VFIOD_TEST_GPU
+AUDIO=${GPU%.0}.1
+GROUP=$(basename "$(readlink "/sys/bus/pci/devices/$GPU/iommu_group")")
+echo "# discrete GPU $GPU + $AUDIO in IOMMU group $GROUP"
+
+state=$(timeout 300 systemctl is-system-running --wait 2>&1)
+echo "# boot finished after $(cut -d' ' -f1 /proc/uptime)s of uptime: $state"
+check "the boot reached vfiod-test.target with no unit failed ($state)" test "$state" = running
+[ "$state" = running ] || systemctl --failed --no-legend --no-pager | sed 's/^/#   /'
+ON_HOST=("$GPU=bochs-drm" "$AUDIO=snd_hda_intel" "-/dev/vfio/$GROUP")
+ON_VFIO=("$GPU=vfio-pci" "$AUDIO=vfio-pci" "+/dev/vfio/$GROUP")
+check_show "the GPU is on bochs-drm + snd_hda_intel (udev at boot)" "$VW" sysfs 60 "${ON_HOST[@]}"
+check "vfiod is active" systemctl is-active --quiet vfiod
+for u in windows-vm.target windows-vm.service; do
+        check "$u is installed" test -n "$(systemctl show -p FragmentPath --value $u)"
+done
+
+# The domain: both functions of the GPU, nothing else a VM would have.
+hostdev() {
+        local a=$1
+        echo "    <hostdev mode='subsystem' type='pci' managed='no'><source>"
+        echo "      <address domain='0x${a:0:4}' bus='0x${a:5:2}' slot='0x${a:8:2}' function='0x${a:11:1}'/>"
+        echo "    </source></hostdev>"
+}
+cat > /run/$DOMAIN.xml <<EOF
+<domain type='qemu'>
+  <name>$DOMAIN</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+$(hostdev "$GPU")
+$(hostdev "$AUDIO")
+  </devices>
+</domain>
+EOF
+if grep -q '<interface' /run/$DOMAIN.xml; then bail "the domain must have no network"; fi
+check_show "domain $DOMAIN defined (TCG, 64 MiB, no disk, no network, both functions as hostdev)" \
+        virshq 180 define /run/$DOMAIN.xml || bail "cannot define $DOMAIN"
+
+# Start: the target pulls windows-vm.service (Type=notify: READY=1 once the
+# domain runs); systemctl returns when the job is done.
+mark=$("$VW" cursor "$J")
+t0=$(ms)
+check_show "systemctl start windows-vm.target" timeout 240 systemctl start windows-vm.target
+echo "# systemctl start windows-vm.target took $(( $(ms) - t0 )) ms"
+# Active right after the job: run-vm must not take the domain for stopped
+# before vfiod has seen it start.
+states=$(systemctl is-active windows-vm.service windows-vm.target | tr '\n' ' ')
+check "windows-vm.service and windows-vm.target are active ($states)" test "$states" = "active active "
+[ "$states" = "active active " ] ||
+        journalctl -b --no-pager -o short-monotonic -u windows-vm.service -u vfiod | tail -n 30 | sed 's/^/#   /'
+check_show "both functions on vfio-pci, /dev/vfio/$GROUP exists" "$VW" sysfs 30 "${ON_VFIO[@]}" ||
+        bail "the GPU is not on vfio-pci"
+check "virsh domstate $DOMAIN: running" test "$(virshq 60 domstate $DOMAIN 2>&1)" = running
+# qemu_holds STEP: sets $q to the domain's QEMU; checks it holds /dev/vfio/N.
+qemu_holds() {
+        local held=no fd
+        q=$(cat /run/libvirt/qemu/$DOMAIN.pid 2> /dev/null)
+        for fd in /proc/"${q:-0}"/fd/*; do [ "$(readlink "$fd")" = "/dev/vfio/$GROUP" ] && held=yes; done
+        check "$1: the domain's QEMU (pid ${q:-none}) holds /dev/vfio/$GROUP" test $held = yes
+        [ -n "$q" ] || bail "no QEMU"
+}
+qemu_holds "windows-vm.target"
+vfio-status > "$out" 2>&1
+check "vfio-status: the VM owns the GPU, both functions on vfio-pci, QEMU on /dev/vfio/$GROUP" \
+        eval 'grep -q "^Owner: *$DOMAIN (VM)" "$out" && grep -q "^VM: *$DOMAIN (running)" "$out" &&
+              grep -q "$GPU .*vfio-pci" "$out" && grep -q "$AUDIO .*vfio-pci" "$out" &&
+              grep -q "$q qemu-system-x86 (user root) on /dev/vfio/$GROUP" "$out"'
+sed 's/^/# vfio-status: /' "$out"
+systemctl status --no-pager windows-vm.target > "$out" 2>&1
+check "systemctl status windows-vm.target: active" grep -q "Active: active" "$out"
+grep -q "Active: active" "$out" || sed 's/^/#   /' "$out"
+jcheck "journal: handoff started, to-vfio, for $DOMAIN" 30 --after "$mark" $ME MESSAGE_ID=$ID_STARTED \
+        VFIOD_GPU=$GPU VFIOD_DIRECTION=to-vfio
+jcheck "journal: then handoff done, to-vfio" 30 --after "$cursor" $ME MESSAGE_ID=$ID_DONE \
+        VFIOD_GPU=$GPU VFIOD_DIRECTION=to-vfio
+jcheck "journal: then domain $DOMAIN started" 30 --after "$cursor" $ME MESSAGE_ID=$ID_DOMAIN \
+        VFIOD_DOMAIN=$DOMAIN "MESSAGE~started"
+
+# The crash.
+mark=$("$VW" cursor "$J")
+t0=$(ms)
+kill -KILL "$q"
+check_show "QEMU killed (SIGKILL): both functions back on bochs-drm + snd_hda_intel, /dev/vfio/$GROUP gone" \
+        "$VW" sysfs 60 "${ON_HOST[@]}"
+echo "# kill -9 QEMU to host drivers bound: $(( $(ms) - t0 )) ms"
+check "windows-vm.service failed (run-vm: the VM did not shut down by itself)" \
+        wait_for 60 systemctl is-failed --quiet windows-vm.service
+check "windows-vm.target went down with it (BindsTo=)" \
+        wait_for 30 eval '[ "$(systemctl is-active windows-vm.target)" = inactive ]'
+check "virsh domstate $DOMAIN: shut off" test "$(virshq 60 domstate $DOMAIN 2>&1)" = "shut off"
+jcheck "journal: domain $DOMAIN stopped" 30 --after "$mark" $ME MESSAGE_ID=$ID_DOMAIN VFIOD_DOMAIN=$DOMAIN \
+        "MESSAGE~stopped"
+jcheck "journal: then handoff started, to-host" 30 --after "$cursor" $ME MESSAGE_ID=$ID_STARTED \
+        VFIOD_GPU=$GPU VFIOD_DIRECTION=to-host
+jcheck "journal: then the recovery entry (to-host, done)" 30 --after "$cursor" $ME MESSAGE_ID=$ID_RECOVERY \
+        VFIOD_GPU=$GPU VFIOD_DOMAIN=$DOMAIN VFIOD_DIRECTION=to-host VFIOD_OUTCOME=done
+status() { systemctl show -p StatusText --value vfiod; }
+check "vfiod's StatusText: the GPU is on the host ($(status))" \
+        wait_for 10 eval '[[ "$(status)" == *"$GPU on the host (bochs-drm)"* ]]'
+journalctl -b --no-pager -o cat -u windows-vm.service | tail -n 5 | sed 's/^/# windows-vm.service: /'
+
+# ---- A graceful stop: systemctl stop windows-vm.target ----
+check_show "systemctl start windows-vm.target again" timeout 240 systemctl start windows-vm.target
+check_show "both functions on vfio-pci again" "$VW" sysfs 30 "${ON_VFIO[@]}" || bail "the GPU is not on vfio-pci"
+qemu_holds "started again"
+mark=$("$VW" cursor "$J")
+t0=$(ms)
+# The target's own stop job ends first (it is ordered After= the service,
+# so it stops before it); the service's stop (ExecStop=vfioctl stop: the
+# shutdown, then the give-back) goes on, and is what the user waits for.
+check_show "systemctl stop windows-vm.target" timeout 120 systemctl stop windows-vm.target
+check "windows-vm.service stops (ExecStop=vfioctl stop)" \
+        wait_for 60 eval '[ "$(systemctl is-active windows-vm.service)" = inactive ]'
+echo "# systemctl stop windows-vm.target until windows-vm.service is inactive: $(( $(ms) - t0 )) ms (ShutdownTimeoutSec=3s: a guest with no OS ignores ACPI)"
+check_show "after the stop: both functions back on bochs-drm + snd_hda_intel" "$VW" sysfs 30 "${ON_HOST[@]}"
+states=$(systemctl is-active windows-vm.service windows-vm.target | tr '\n' ' ')
+check "windows-vm.service and the target are inactive, not failed ($states)" test "$states" = "inactive inactive "
+journalctl -b --no-pager -o cat -u windows-vm.service | tail -n 4 | sed 's/^/# windows-vm.service: /'
+check "virsh domstate $DOMAIN: shut off" test "$(virshq 60 domstate $DOMAIN 2>&1)" = "shut off"
+jcheck "journal: the ACPI shutdown asked for" 30 --after "$mark" $ME MESSAGE_ID=$ID_DOMAIN VFIOD_DOMAIN=$DOMAIN \
+        VFIOD_STEP=shutdown VFIOD_OUTCOME=done
+jcheck "journal: then no shutdown in time, destroyed" 30 --after "$cursor" $ME MESSAGE_ID=$ID_DOMAIN \
+        VFIOD_DOMAIN=$DOMAIN VFIOD_STEP=destroy "MESSAGE~did not shut down in time"
+jcheck "journal: then the GPU given back (handoff done, to-host)" 30 --after "$cursor" $ME MESSAGE_ID=$ID_DONE \
+        VFIOD_GPU=$GPU VFIOD_DIRECTION=to-host VFIOD_OUTCOME=done
+
+# ---- virsh start through the installed libvirt hook ----
+vfioctl install-hooks > "$out" 2>&1
+check "vfioctl install-hooks installs /etc/libvirt/hooks/qemu.d/vfiod" \
+        eval 'grep -q "^Installed /etc/libvirt/hooks/qemu.d/vfiod" "$out" && [ -x /etc/libvirt/hooks/qemu.d/vfiod ]'
+sed 's/^/# install-hooks: /' "$out"
+mark=$("$VW" cursor "$J")
+check_show "systemctl restart libvirtd (it reads its hooks when it starts)" timeout 120 systemctl restart libvirtd
+jcheck "journal: vfiod connected to libvirt again" 60 --after "$mark" $ME MESSAGE_ID=$ID_LIBVIRT "MESSAGE~back"
+mark=$("$VW" cursor "$J")
+t0=$(ms)
+check_show "virsh start $DOMAIN (as virt-manager does)" virshq 180 start $DOMAIN
+echo "# virsh start took $(( $(ms) - t0 )) ms"
+check_show "through the hook: both functions on vfio-pci" "$VW" sysfs 30 "${ON_VFIO[@]}" || bail "the hook did not hand the GPU over"
+qemu_holds "virsh start"
+jcheck "journal: handoff started, to-vfio" 30 --after "$mark" $ME MESSAGE_ID=$ID_STARTED VFIOD_GPU=$GPU \
+        VFIOD_DIRECTION=to-vfio
+jcheck "journal: then handoff done, to-vfio" 30 --after "$cursor" $ME MESSAGE_ID=$ID_DONE VFIOD_GPU=$GPU \
+        VFIOD_DIRECTION=to-vfio VFIOD_OUTCOME=done
+jcheck "journal: then domain $DOMAIN started" 30 --after "$cursor" $ME MESSAGE_ID=$ID_DOMAIN VFIOD_DOMAIN=$DOMAIN \
+        "MESSAGE~started"
+mark=$("$VW" cursor "$J")
+check_show "virsh destroy $DOMAIN" virshq 60 destroy $DOMAIN
+check_show "after virsh destroy: both functions back on bochs-drm + snd_hda_intel" "$VW" sysfs 60 "${ON_HOST[@]}"
+jcheck "journal: domain $DOMAIN stopped (destroyed)" 30 --after "$mark" $ME MESSAGE_ID=$ID_DOMAIN \
+        VFIOD_DOMAIN=$DOMAIN "MESSAGE~destroyed"
+# Whoever comes first gives it back: vfiod on the stop event (a recovery
+# entry) or the release hook's ToHost (handoff done); the other is told so.
+jcheck "journal: then the GPU given back (to-host, done)" 30 --after "$cursor" $ME VFIOD_GPU=$GPU \
+        VFIOD_DIRECTION=to-host VFIOD_OUTCOME=done
+
+finish
