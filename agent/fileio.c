@@ -4,13 +4,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "macro.h"
+#include "time-util.h"
 
 int read_full_file(const char *path, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -137,4 +140,35 @@ int mkdir_p(const char *path, unsigned mode) {
         if (mkdir(p, mode) < 0 && errno != EEXIST)
                 return -errno;
         return 0;
+}
+
+int wait_for_path(const char *path, unsigned long long timeout_usec) {
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir)
+                return -EINVAL;
+        *slash = 0;
+
+        _cleanup_close_ int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO) < 0)
+                return -errno;
+        /* Looked at after the watch exists: a node made in between is not missed. */
+        usec_t deadline = now_usec() + timeout_usec;
+        for (;;) {
+                if (access(path, F_OK) >= 0)
+                        return 0;
+                int ms = poll_timeout_ms(deadline);
+                if (ms == 0)
+                        return -ETIMEDOUT;
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, ms) < 0 && errno != EINTR)
+                        return -errno;
+                char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+                while (read(fd, buf, sizeof(buf)) > 0)
+                        ;
+        }
 }

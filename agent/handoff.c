@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "holders.h"
 #include "log.h"
 #include "modules.h"
@@ -437,8 +438,12 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
 
         char vfio_node[64];
         snprintf(vfio_node, sizeof(vfio_node), "/dev/vfio/%d", g->iommu_group);
-        if (access(vfio_node, F_OK) < 0)
-                log_warning("%s does not exist although the group is on " VFIO_DRIVER ".", vfio_node);
+        /* vfio-pci registers the group's character device during the probe,
+         * but the node under a service's mount namespace can show up a
+         * little later (seen in the systemd guest, never without it). */
+        r = wait_for_path(vfio_node, c->bind_timeout);
+        if (r < 0)
+                log_warning_errno(r, "%s did not appear although the group is on " VFIO_DRIVER ": %m", vfio_node);
 
         set_message(h, "%s: every function is on " VFIO_DRIVER "; %s is ready for the VM.", g->address_str, vfio_node);
         return HANDOFF_DONE;

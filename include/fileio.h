@@ -14,3 +14,6 @@ int readlink_basename(const char *path, char **ret);
 /* A sysfs number such as "0x030000\n". */
 int parse_sysfs_hex(const char *s, unsigned long *ret);
 int mkdir_p(const char *path, unsigned mode);
+/* Until PATH exists (inotify on its directory), at most TIMEOUT_USEC: 0, or
+ * -ETIMEDOUT, or the error that keeps it from being watched. */
+int wait_for_path(const char *path, unsigned long long timeout_usec);

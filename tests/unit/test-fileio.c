@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -293,12 +294,37 @@ static void test_strv(void **state) {
         assert_string_equal(jf, "one");
 }
 
+static void test_wait_for_path(void **state) {
+        TempDir *t = *state;
+        char path[128], missing_dir[128];
+        snprintf(path, sizeof(path), "%s/node", t->path);
+        snprintf(missing_dir, sizeof(missing_dir), "%s/nodir/node", t->path);
+
+        assert_int_equal(wait_for_path(path, 50 * USEC_PER_MSEC), -ETIMEDOUT);
+        assert_int_equal(wait_for_path(missing_dir, 50 * USEC_PER_MSEC), -ENOENT);
+        assert_int_equal(wait_for_path("node", USEC_PER_SEC), -EINVAL);
+
+        /* Made by another process while (or before) the wait watches. */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                _exit(fd >= 0 ? 0 : 1);
+        }
+        assert_int_equal(wait_for_path(path, 5 * USEC_PER_SEC), 0);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_int_equal(wait_for_path(path, 0), 0);  /* there already: no wait at all */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_read_one_line_file, setup_tmpdir, teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_read_full_file, setup_tmpdir, teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_write_string_file_atomic, setup_tmpdir, teardown_tmpdir),
                 cmocka_unit_test_setup_teardown(test_readlink_basename, setup_tmpdir, teardown_tmpdir),
+                cmocka_unit_test_setup_teardown(test_wait_for_path, setup_tmpdir, teardown_tmpdir),
                 cmocka_unit_test(test_parse_sysfs_hex),
                 cmocka_unit_test(test_parse_sec),
                 cmocka_unit_test(test_strv),
