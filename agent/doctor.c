@@ -245,15 +245,21 @@ static const char *regen_initramfs(const Doctor *d) {
 
 /* ---- the kernel command line and /etc/default/grub ---- */
 
+/* The IOMMU option the GRUB fix should carry: the one already on the
+ * command line, else the firmware's kind of IOMMU (DMAR: Intel VT-d, IVRS:
+ * AMD-Vi), else the CPU's vendor. (A VM's CPU vendor need not match its
+ * vIOMMU: QEMU's intel-iommu under TCG has an AMD CPU.) */
 static const char *iommu_word(const Doctor *d) {
         _cleanup_free_ char *cpuinfo = NULL;
-        if (root_read(d, "/proc/cpuinfo", &cpuinfo) >= 0) {
-                if (strstr(cpuinfo, "AuthenticAMD"))
-                        return "amd_iommu=on";
-                if (strstr(cpuinfo, "GenuineIntel"))
-                        return "intel_iommu=on";
-        }
+        if (cmdline_has(d, "intel_iommu=on"))
+                return "intel_iommu=on";
+        if (cmdline_has(d, "amd_iommu=on"))
+                return "amd_iommu=on";
+        if (root_exists(d, "/sys/firmware/acpi/tables/DMAR"))
+                return "intel_iommu=on";
         if (root_exists(d, "/sys/firmware/acpi/tables/IVRS"))
+                return "amd_iommu=on";
+        if (root_read(d, "/proc/cpuinfo", &cpuinfo) >= 0 && strstr(cpuinfo, "AuthenticAMD"))
                 return "amd_iommu=on";
         return "intel_iommu=on";
 }

@@ -159,7 +159,11 @@ int wait_for_path(const char *path, unsigned long long timeout_usec) {
         /* Looked at after the watch exists: a node made in between is not missed. */
         usec_t deadline = now_usec() + timeout_usec;
         for (;;) {
-                if (access(path, F_OK) >= 0)
+                /* stat(), not access(): access() is a permission check, and on a
+                 * device node in a service with DevicePolicy=closed the cgroup's
+                 * device filter refuses it (EPERM) though the node is there. */
+                struct stat st;
+                if (stat(path, &st) >= 0)
                         return 0;
                 int ms = poll_timeout_ms(deadline);
                 if (ms == 0)

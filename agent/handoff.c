@@ -438,9 +438,8 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
 
         char vfio_node[64];
         snprintf(vfio_node, sizeof(vfio_node), "/dev/vfio/%d", g->iommu_group);
-        /* vfio-pci registers the group's character device during the probe,
-         * but the node under a service's mount namespace can show up a
-         * little later (seen in the systemd guest, never without it). */
+        /* The group's character device comes with vfio-pci's probe (devtmpfs
+         * makes the node then; udev, where /dev is no devtmpfs, a little later). */
         r = wait_for_path(vfio_node, c->bind_timeout);
         if (r < 0)
                 log_warning_errno(r, "%s did not appear although the group is on " VFIO_DRIVER ": %m", vfio_node);

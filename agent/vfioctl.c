@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bus-api.h"
 #include "config.h"
@@ -173,7 +174,7 @@ static int run_status(Gpu *g) {
         if (g->iommu_group >= 0) {
                 snprintf(vfio_node, sizeof(vfio_node), "/dev/vfio/%d", g->iommu_group);
                 printf("IOMMU group:  %d%s\n", g->iommu_group,
-                       access(vfio_node, F_OK) >= 0 ? "  (/dev/vfio node present)" : "");
+                       stat(vfio_node, &(struct stat) {}) >= 0 ? "  (/dev/vfio node present)" : "");
         } else
                 printf("IOMMU group:  none (IOMMU disabled?)\n");
 

@@ -39,6 +39,9 @@ stats() { awk -v name="$1" '{ n++; s += $1; if (n == 1 || $1 < lo) lo = $1; if (
 sed -n 's/.*Recovered: .*(\([0-9.]*\) ms from the event to the first write.*/\1/p' "$runs" | stats native_reaction_ms
 sed -n 's/^# kill -9 QEMU -> host drivers bound: \([0-9]*\) ms.*/\1/p' "$runs" | stats native_kill_to_host_ms
 sed -n 's/^# of which kill -9 -> vfiod told of the stop by libvirt: \([0-9]*\) ms.*/\1/p' "$runs" | stats native_libvirt_event_ms
+for f in RSS anonymous PSS; do
+        sed -n "s/^# vfiod after start-up, libvirt connected: .*\b$f \([0-9]*\) KiB.*/\1/p" "$runs" | stats "native_${f}_kib"
+done
 rm -f "$runs"
 
 # vfio-status against vfiod, beside lspci -nnk + fuser (status-bench.sh).

@@ -9,6 +9,40 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; f
 driver() { local l; l=$(readlink "/sys/bus/pci/devices/$1/driver") && basename "$l" || echo none; }
 finish() { echo "# guest: $pass passed, $fail failed"; [ $fail = 0 ]; }
 
+# wait_for DEADLINE_S CMD...: for what has no event to wait on (a unit's
+# state); CMD is tried every 0.2 s until it succeeds or the deadline passes.
+wait_for() {
+        local end=$((SECONDS + $1)); shift
+        until "$@"; do
+                [ $SECONDS -lt $end ] || return 1
+                sleep 0.2
+        done
+}
+
+# domain_xml NAME ADDRESS...: a libvirt domain that passes the functions
+# through (<hostdev managed='no'>: vfiod moves them) and has nothing else a
+# VM would have: TCG, 64 MiB, no disk, no network interface, no OS.
+domain_xml() {
+        local name=$1 a; shift
+        echo "<domain type='qemu'>"
+        echo "  <name>$name</name>"
+        echo "  <memory unit='MiB'>64</memory>"
+        echo "  <vcpu>1</vcpu>"
+        echo "  <os><type arch='x86_64' machine='pc'>hvm</type></os>"
+        echo "  <on_crash>destroy</on_crash>"
+        echo "  <devices>"
+        echo "    <emulator>/usr/bin/qemu-system-x86_64</emulator>"
+        echo "    <controller type='usb' model='none'/>"
+        echo "    <memballoon model='none'/>"
+        for a in "$@"; do
+                echo "    <hostdev mode='subsystem' type='pci' managed='no'><source>"
+                echo "      <address domain='0x${a:0:4}' bus='0x${a:5:2}' slot='0x${a:8:2}' function='0x${a:11:1}'/>"
+                echo "    </source></hostdev>"
+        done
+        echo "  </devices>"
+        echo "</domain>"
+}
+
 # No udevd here: load the host drivers (and MODULES...) by hand, as udev
 # would at boot; then GPU, AUDIO, GROUP (the discrete GPU behind the root
 # port) and IGPU (the boot display).

@@ -54,6 +54,14 @@ for d in lib lib64 bin sbin; do
 done
 units=$stage/etc/systemd/system
 mkdir -p "$units" "$stage/usr/lib/vfiod-test"
+# As the README's installation says: systemctl enable vfiod (its
+# multi-user.target.wants/ link; the test target pulls it in anyway).
+if [ -e "$stage/usr/lib/systemd/system/vfiod.service" ] &&
+   ! systemctl --root="$stage" enable vfiod.service > "$top/$build/guest/enable.log" 2>&1; then
+        echo "run-systemd-guest: systemctl --root enable vfiod.service failed:"
+        sed 's/^/    /' "$top/$build/guest/enable.log"
+        exit 1
+fi
 have_unit() { # NAME: installed by make install, or on the host's root
         local d
         for d in "$stage/usr/lib/systemd/system" "$stage/etc/systemd/system" /lib/systemd/system /etc/systemd/system; do

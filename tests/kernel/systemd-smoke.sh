@@ -9,15 +9,6 @@ set -u
 # MESSAGE_ID of EVENT_AGENT (agent/event-log.c, units/vfiod.catalog)
 ID_AGENT=a250cfc7022f4afe885a321a65e0640b
 
-# wait_for DEADLINE_S CMD...: for what has no event to wait on; CMD is
-# tried every 0.2 s until it succeeds or DEADLINE_S seconds have passed.
-wait_for() {
-        local end=$((SECONDS + $1)); shift
-        until "$@"; do
-                [ $SECONDS -lt $end ] || return 1
-                sleep 0.2
-        done
-}
 out=/run/vfiod-smoke.out
 # check_show WHAT CMD...: check, and on failure show $out (CMD's output).
 check_show() {

@@ -37,15 +37,6 @@ check_show() { # WHAT CMD...: check; on failure show CMD's output
         local what=$1; shift
         if "$@" > "$out" 2>&1; then ok "$what"; else not_ok "$what"; sed 's/^/#   /' "$out"; return 1; fi
 }
-# wait_for DEADLINE_S CMD...: for what has no event to wait on (a unit's
-# state); CMD is tried every 0.2 s until it succeeds or the deadline passes.
-wait_for() {
-        local end=$((SECONDS + $1)); shift
-        until "$@"; do
-                [ $SECONDS -lt $end ] || return 1
-                sleep 0.2
-        done
-}
 # jwait TIMEOUT --after CURSOR MATCH...: the entry's cursor in $cursor.
 cursor=
 jwait() {
@@ -102,28 +93,7 @@ for u in windows-vm.target windows-vm.service; do
 done
 
 # The domain: both functions of the GPU, nothing else a VM would have.
-hostdev() {
-        local a=$1
-        echo "    <hostdev mode='subsystem' type='pci' managed='no'><source>"
-        echo "      <address domain='0x${a:0:4}' bus='0x${a:5:2}' slot='0x${a:8:2}' function='0x${a:11:1}'/>"
-        echo "    </source></hostdev>"
-}
-cat > /run/$DOMAIN.xml <<EOF
-<domain type='qemu'>
-  <name>$DOMAIN</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-$(hostdev "$GPU")
-$(hostdev "$AUDIO")
-  </devices>
-</domain>
-EOF
+domain_xml $DOMAIN "$GPU" "$AUDIO" > /run/$DOMAIN.xml
 if grep -q '<interface' /run/$DOMAIN.xml; then bail "the domain must have no network"; fi
 check_show "domain $DOMAIN defined (TCG, 64 MiB, no disk, no network, both functions as hostdev)" \
         virshq 180 define /run/$DOMAIN.xml || bail "cannot define $DOMAIN"
@@ -245,5 +215,22 @@ jcheck "journal: domain $DOMAIN stopped (destroyed)" 30 --after "$mark" $ME MESS
 # entry) or the release hook's ToHost (handoff done); the other is told so.
 jcheck "journal: then the GPU given back (to-host, done)" 30 --after "$cursor" $ME VFIOD_GPU=$GPU \
         VFIOD_DIRECTION=to-host VFIOD_OUTCOME=done
+
+# ---- vfioctl doctor against this guest: a set-up that is right ----
+vfioctl doctor > "$out" 2>&1
+rc=$?
+sed 's/^/# doctor: /' "$out"
+check "vfioctl doctor: no FAIL here (exit $rc)" test $rc = 0
+vfioctl doctor --json > /run/doctor.json 2>&1
+check_show "vfioctl doctor --json: IOMMU, the display on the iGPU, a clean group, vfio-pci, libvirt, the domain's hostdevs, the hook and vfiod.service pass" \
+        python3 - /run/doctor.json << 'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = {x["name"]: x["result"] for x in d["checks"]}
+must = ["iommu-cmdline", "iommu-firmware", "iommu-groups", "boot-display", "gpu-users", "iommu-group", "vfio-pci",
+        "static-binding", "libvirt", "domain", "hostdevs", "hook", "service"]
+bad = [f"{n}={c.get(n)}" for n in must if c.get(n) != "pass"]
+assert not bad and d["failed"] == 0, (bad, d["failed"])
+EOF2
 
 finish

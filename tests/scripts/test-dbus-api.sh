@@ -189,6 +189,11 @@ if [ "${1:-}" = --scenarios ]; then
         "$W/gpu-rebind-nvidia" > "$W/out" 2>&1; rc=$?
         check "gpu-rebind-nvidia under a running VM is refused, nothing taken" \
                 bash -c "[ $rc = 1 ] && grep -q 'test runs and owns the GPU: stop it first' '$W/out' && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on vfio-pci vfio-pci"
+        nobody busctl --system call org.vfiod1 "$VM_PATH" org.vfiod1.Vm Prepare b false > "$W/out" 2>&1
+        check "Vm.Prepare (libvirt's prepare hook) as nobody: access denied" grep -q 'Access denied' "$W/out"
+        busctl --system call org.vfiod1 "$VM_PATH" org.vfiod1.Vm Prepare b false > "$W/out" 2>&1
+        check "Vm.Prepare as root with the GPU already the running domain's: done, nothing moves" \
+                bash -c "grep -q '^s \".*already on vfio-pci' '$W/out' && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on vfio-pci vfio-pci"
         busctl --system call org.vfiod1 "$VM_PATH" org.vfiod1.Vm Stop t 100000000000 > "$W/out" 2>&1
         check "Vm.Stop with a timeout over a day: InvalidArgs" grep -q 'longer than a day' "$W/out"
         busctl --system call org.vfiod1 $GPU_PATH org.vfiod1.Gpu ToVfio s yes > "$W/out" 2>&1

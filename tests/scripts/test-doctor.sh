@@ -185,6 +185,18 @@ expect "AMD: IVRS passes, the fix says amd_iommu=on" 0 \
         "WARN  kernel command line has no amd_iommu=on: the IOMMU is on by the kernel's default only" \
         '      in /etc/default/grub: GRUB_CMDLINE_LINUX="quiet amd_iommu=on iommu=pt", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
 
+# A VM (QEMU's intel-iommu under TCG): an AMD CPU, an Intel vIOMMU, intel_iommu=on
+# passed by hand: the fix keeps intel_iommu=on, not the CPU's amd_iommu=on.
+fresh amd-cpu-intel-iommu
+printf 'vendor_id\t: AuthenticAMD\n' > "$root/proc/cpuinfo"
+echo "ro quiet intel_iommu=on" > "$root/proc/cmdline"
+echo 'GRUB_CMDLINE_LINUX="quiet"' > "$root/etc/default/grub"
+doctor -- --domain-xml="$work/good.xml"
+expect "AMD CPU, DMAR table, intel_iommu=on: the fix for iommu=pt keeps intel_iommu=on" 0 \
+        "PASS  kernel command line: intel_iommu=on" \
+        "WARN  kernel command line has no iommu=pt (advised: the host's own devices skip IOMMU translation)" \
+        '      in /etc/default/grub: GRUB_CMDLINE_LINUX="quiet intel_iommu=on iommu=pt", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
+
 # ---- the display and the group ----
 fresh dgpu-boots
 doctor --dgpu-boots -- --domain-xml="$work/good.xml"

@@ -126,39 +126,13 @@ m=$(stat -c '%a %u:%g %F' "$tmp/root/dev/shm/looking-glass" 2> /dev/null)
 if ! xmllint --nonet --noout "$top/units/org.vfiod1.conf"; then
         nok "units/org.vfiod1.conf is not well-formed XML"
 elif command -v dbus-daemon > /dev/null && command -v dbus-send > /dev/null; then
-        cat > "$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus/socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-  </policy>
-  <include>$top/units/org.vfiod1.conf</include>
-</busconfig>
-EOF
         mkdir -p "$tmp/bus"
         chmod 755 "$tmp" "$tmp/bus"
-        mkfifo "$tmp/addr"
-        dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile --print-address=3 3> "$tmp/addr" 2> "$tmp/bus.err" &
-        busd=$!
-        read -r addr < "$tmp/addr"
-        if [ -z "$addr" ]; then
+        . "$top/tests/scripts/private-bus.sh"
+        if ! private_bus "$tmp/bus" "$top" 2> "$tmp/bus.err"; then
                 nok "dbus-daemon refuses a configuration with units/org.vfiod1.conf:"; sed 's/^/    /' "$tmp/bus.err"
         else
+                busd=$bus_pid addr=$DBUS_SYSTEM_BUS_ADDRESS
                 request=(dbus-send --bus="$addr" --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus
                          org.freedesktop.DBus.RequestName string:org.vfiod1 uint32:4)
                 out=$("${request[@]}" 2>&1)
@@ -169,8 +143,8 @@ EOF
                 # (Not started as the system bus is: no higher fd limit, no complaint.)
                 grep -v 'Failed to set fd limit' "$tmp/bus.err" > "$tmp/bus.warn"
                 [ -s "$tmp/bus.warn" ] && { nok "dbus-daemon warns about the policy:"; sed 's/^/    /' "$tmp/bus.warn"; }
+                kill "$busd"; busd=
         fi
-        kill "$busd"; wait "$busd" 2> /dev/null; busd=
 else
         nok "dbus-daemon or dbus-send missing (package dbus): the D-Bus policy is not checked"
 fi

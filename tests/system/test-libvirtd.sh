@@ -417,6 +417,13 @@ scenarios_main() {
                 ok "a: vfiod's status: the GPU is the host's" || not_ok "a: vfiod's status: the GPU is the host's"
         check "a: the GPU stays on nvidia + snd_hda_intel, no /dev/vfio/$GROUP" vwait sysfs 0 "${ON_HOST[@]}"
         handoffs "$mark" 0 "a: no handoff started"
+        # The footprint (README, "The agent"; bench/run-bench.sh reads it): the
+        # umockdev preload that serves the fake GPU is not vfiod's, so its
+        # mappings are left out. PSS shares libvirt's pages with libvirtd.
+        awk '/^[0-9a-f]+-[0-9a-f]+ / { skip = ($6 ~ /umockdev/) }
+             !skip && /^Rss:/ { r += $2 } !skip && /^Pss:/ { p += $2 } !skip && /^Anonymous:/ { a += $2 }
+             END { printf "# vfiod after start-up, libvirt connected: RSS %d KiB, anonymous %d KiB, PSS %d KiB (umockdev left out)\n", r, a, p }' \
+                "/proc/$vfiod_pid/smaps"
 
         # b. The domain starts: the GPU goes to vfio-pci, and vfiod sees it lent.
         lend b
