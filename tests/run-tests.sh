@@ -64,6 +64,8 @@ elif [ $only_kernel = 0 ]; then
                 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
                 for t in "${unit[@]}"; do run "asan-$t" "$asan/tests/$t"; done
                 for t in "${umock[@]}"; do run "asan-$t" umockdev-wrapper "$asan/tests/$t"; done
+                # The real vfiod and vfioctl, built with the sanitizers, through the D-Bus API.
+                run "asan-test-dbus-api" tests/scripts/test-dbus-api.sh "$asan"
                 unset ASAN_OPTIONS UBSAN_OPTIONS
         fi
         if [ $valgrind = 1 ]; then
@@ -76,6 +78,8 @@ elif [ $only_kernel = 0 ]; then
                         run "valgrind-$t" tests/valgrind-checked.sh env VFIOD_TEST_REEXEC=1 umockdev-wrapper \
                                 "${vg[@]}" "$build/tests/$t"
                 done
+                # The real vfiod binary, its workers and writers, serving the D-Bus API.
+                run "valgrind-test-dbus-api" env VFIOD_TEST_VALGRIND=1 tests/scripts/test-dbus-api.sh "$build"
         fi
 fi
 if [ $kernel = 1 ]; then

@@ -36,7 +36,14 @@ if [ "${1:-}" = --scenarios ]; then
                         < <(timeout 10 tail --pid=$follower -n +1 -f "$1"); }
         ctl=$build/vfioctl
 
-        "$build/vfiod" -c "$W/vfiod.conf" > "$W/vfiod.log" 2>&1 &
+        # VFIOD_TEST_VALGRIND=1: the real vfiod, with its workers and writers,
+        # under valgrind (exit 99 on any error, a leak included).
+        vg=()
+        [ "${VFIOD_TEST_VALGRIND:-0}" = 1 ] &&
+                vg=(valgrind -q --error-exitcode=99 --trace-children=yes --child-silent-after-fork=no
+                    --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+                    --error-markers=VGERR-BEGIN,VGERR-END --suppressions="$top/tests/valgrind.supp")
+        "${vg[@]}" "$build/vfiod" -c "$W/vfiod.conf" > "$W/vfiod.log" 2>&1 &
         vfiod=$!
         check "vfiod owns org.vfiod1 on the bus" "$build/tests/vfiod-wait" bus-name 20s org.vfiod1
 
@@ -206,7 +213,9 @@ if [ "${1:-}" = --scenarios ]; then
         check "--timeout=later: usage error" bash -c "[ $rc = 2 ] && grep -q 'not a positive time span' '$W/out'"
 
         kill $follower 2> /dev/null; wait $follower 2> /dev/null
-        kill $vfiod; wait $vfiod
+        kill $vfiod; wait $vfiod; rc=$?
+        check "vfiod exits 0 on SIGTERM${vg:+, valgrind found no error in it or its workers}" \
+                bash -c "[ $rc = 0 ] && ! grep -q VGERR-BEGIN '$W/vfiod.log'"
         nobody "$W/vfio-status" > "$W/out" 2>&1; rc=$?
         check "vfio-status with vfiod stopped: exit 8, one clear line" \
                 bash -c "[ $rc = 8 ] && grep -q 'vfiod is not running' '$W/out' && [ \$(wc -l < '$W/out') = 1 ]"

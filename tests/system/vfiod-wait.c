@@ -487,27 +487,34 @@ static int cmd_cursor(const char *dir) {
         return r < 0 ? error("cannot read the journal in %s: %s", dir, strerror(-r)) : 0;
 }
 
+typedef struct NameWait {
+        const char *name;
+        bool owned;
+} NameWait;
+
 static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *e) {
+        NameWait *w = userdata;
         const char *name, *old, *new;
         (void) e;
-        if (sd_bus_message_read(m, "sss", &name, &old, &new) > 0 && *new)
-                *(bool *) userdata = true;
+        /* Every new connection's unique name comes by too: only NAME counts. */
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) > 0 && streq(name, w->name) && *new)
+                w->owned = true;
         return 0;
 }
 
 static int cmd_bus_name(usec_t deadline, const char *name) {
         sd_bus *bus = NULL;
-        bool owned = false;
+        NameWait w = { .name = name };
         int r = sd_bus_open_system(&bus);
         if (r < 0)
                 return error("cannot connect to the system bus: %s", strerror(-r));
         /* Subscribed first, then asked: an owner that comes in between is seen. */
         r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                "NameOwnerChanged", on_owner_changed, &owned);
+                                "NameOwnerChanged", on_owner_changed, &w);
         if (r >= 0 && sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                          "GetNameOwner", NULL, NULL, "s", name) >= 0)
-                owned = true;
-        while (r >= 0 && !owned) {
+                w.owned = true;
+        while (r >= 0 && !w.owned) {
                 usec_t n = now_usec();
                 if (n >= deadline)
                         break;
@@ -516,7 +523,7 @@ static int cmd_bus_name(usec_t deadline, const char *name) {
                         r = sd_bus_wait(bus, deadline - n);
         }
         sd_bus_flush_close_unref(bus);
-        if (owned)
+        if (w.owned)
                 return 0;
         fprintf(stderr, "%s: nobody owns %s on the system bus\n", prog, name);
         return 1;
