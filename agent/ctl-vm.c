@@ -129,7 +129,7 @@ int ctl_hook(int argc, char *argv[]) {
         /* Vm.Prepare: the GPU to vfio-pci, and vfiod keeps it there while the
          * domain starts (QEMU opens /dev/vfio/N only later). Gpu.ToVfio when
          * vfiod follows no VM. */
-        if ((r = ctl_paths(bus, &gpu, &vm)) == EXIT_DONE) {
+        if ((r = ctl_paths(bus, &gpu, prepare ? &vm : NULL)) == EXIT_DONE) {
                 if (prepare && vm)
                         r = ctl_request(bus, vm, "org.vfiod1.Vm", "Prepare", true, "b", false);
                 else

@@ -347,19 +347,19 @@ static void disarm(sd_event_source *s) {
  * bound is for a libvirtd that died while it was starting the domain. */
 #define START_HOLD_USEC (5 * 60 * USEC_PER_SEC)
 
+static void start_hold_end(Daemon *d) {
+        d->vm_starting = false;
+        disarm(d->start_hold_timer);
+}
+
 static int on_start_hold(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         Daemon *d = userdata;
         if (d->vm_starting)
                 log_warning("%s was handed over for %s %d s ago and the domain never ran: the orphan grace applies now.",
                             d->gpu->address_str, domain_name(d), (int) (START_HOLD_USEC / USEC_PER_SEC));
-        d->vm_starting = false;
+        start_hold_end(d);
         reconcile_soon(d);
         return 0;
-}
-
-static void start_hold_end(Daemon *d) {
-        d->vm_starting = false;
-        disarm(d->start_hold_timer);
 }
 
 static int on_holder_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t revents _unused_, void *userdata) {
@@ -475,7 +475,9 @@ static void reconcile(Daemon *d) {
         }
 
         /* Vm.Start, or libvirt's prepare hook (Vm.Prepare), between the
-         * handoff and QEMU's start: the domain is not active yet, the GPU is its. */
+         * handoff and QEMU's start: the domain is not active yet, the GPU is its.
+         * A give-back already decided (the domain stopped, Vm.Stop, ForceHost,
+         * a start that failed) wins over the hold. */
         if ((d->request_active && d->request == REQUEST_VM_START) || (d->vm_starting && !d->give_back_now)) {
                 set_status(d, OWNER_VFIO, "%s on vfio-pci, %s starting", g->address_str, domain_name(d));
                 return;

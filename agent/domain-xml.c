@@ -7,7 +7,6 @@
 
 #include "libxml-dl.h"
 
-
 static int xml_hex_attr(xmlNodePtr n, const char *name, unsigned *ret) {
         _cleanup_(xml_freep) xmlChar *v = sym_xmlGetProp(n, (const xmlChar *) name);
         char *end;

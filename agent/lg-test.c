@@ -399,7 +399,6 @@ static int check_size(Lg *lg) {
 
 /* The domain's XML */
 
-
 static bool node_is(const xmlNode *n, const char *name, const char *ns) {
         return n->type == XML_ELEMENT_NODE && sym_xmlStrEqual(n->name, BAD_CAST name) &&
                (ns ? n->ns && sym_xmlStrEqual(n->ns->href, BAD_CAST ns) : !n->ns || !n->ns->prefix);

@@ -90,8 +90,8 @@ journalctl --sync 2> /dev/null
 say "   \$ journalctl -u vfiod --since <windows-start>"
 # --cursor, not --after-cursor: with a match, journalctl 252 skips the first entry after the cursor.
 journalctl -D "$J" --no-pager -o short-monotonic --cursor="$mark" _SYSTEMD_UNIT=vfiod.service | show
-say "   the recovery's entry, field by field (journalctl -u vfiod -o verbose MESSAGE_ID=3ef91aa0538646269bc8626259abbf72):"
-"$VW" journal "$J" 10 --after "$mark" _SYSTEMD_UNIT=vfiod.service MESSAGE_ID=3ef91aa0538646269bc8626259abbf72 \
+say "   the recovery's entry, field by field (journalctl -u vfiod -o verbose MESSAGE_ID=$ID_RECOVERY):"
+"$VW" journal "$J" 10 --after "$mark" _SYSTEMD_UNIT=vfiod.service MESSAGE_ID=$ID_RECOVERY \
         > /dev/null 2> "$out" || { show "$out"; die "no recovery entry in vfiod's journal"; }
 sed -n 's/^vfiod-wait: journal: //p' "$out" | tr ';' '\n' | sed -n 's/^ *\(MESSAGE=.*\|VFIOD_[A-Z_]*=.*\)$/\1/p' | show
 took

@@ -6,9 +6,6 @@
 set -u
 . tests/kernel/lib.sh
 
-# MESSAGE_ID of EVENT_AGENT (agent/event-log.c, units/vfiod.catalog)
-ID_AGENT=a250cfc7022f4afe885a321a65e0640b
-
 out=/run/vfiod-smoke.out
 # check_show WHAT CMD...: check, and on failure show $out (CMD's output).
 check_show() {

@@ -13,18 +13,13 @@
 #   ShutdownTimeoutSec= (3s here), the GPU back, the service inactive;
 # - `vfioctl install-hooks` and a libvirtd restart, then `virsh start win`
 #   (as virt-manager does) gets the GPU through the hook, and `virsh
-#   destroy win` gives it back.
+#   destroy win` gives it back;
+# - `vfioctl doctor` on that set-up fails nothing.
 # Waits are events (uevents, journal entries: build/tests/vfiod-wait, the
 # end of a systemctl job), each with a deadline.
 set -u
 . tests/kernel/lib.sh
 
-# MESSAGE_IDs of agent/event-log.c (units/vfiod.catalog)
-ID_STARTED=b40732628d4d432fa0d56efde21ee61a
-ID_DONE=5f8ae3a454ad4afc8e403bc0436d225f
-ID_RECOVERY=3ef91aa0538646269bc8626259abbf72
-ID_DOMAIN=737eba2d64e44de29d2c0eca418f1f3a
-ID_LIBVIRT=c2125c845abc43fc82e1bac8a28f97ed
 DOMAIN=win
 URI=qemu:///system
 J=/run/log/journal
