@@ -392,6 +392,22 @@ static void watch_holders(Daemon *d, const HolderList *l) {
         }
 }
 
+/* libvirt's events matter while the GPU is away from its host drivers, the
+ * domain starts or runs; otherwise libvirt's status record tells enough
+ * (domain-watch.h), and vfiod closes the connection. */
+static void follow_domain(Daemon *d, bool gpu_home) {
+        if (!d->domain)
+                return;
+        if (!gpu_home)
+                domain_watch_follow(d->domain, true, "the GPU is not on its host drivers");
+        else if (d->vm_starting || (d->request_active && d->request == REQUEST_VM_START))
+                domain_watch_follow(d->domain, true, "the domain is being started");
+        else if (domain_watch_state(d->domain) == DOMAIN_ACTIVE)
+                domain_watch_follow(d->domain, true, "the domain runs");
+        else
+                domain_watch_follow(d->domain, false, "the GPU is on the host and the domain shut off");
+}
+
 static void reconcile(Daemon *d) {
         Gpu *g = d->gpu;
         size_t vfio = 0, host = 0, none = 0, n = 0;
@@ -408,6 +424,7 @@ static void reconcile(Daemon *d) {
          * moves the GPU between what reconcile() sees and what it does. */
         _cleanup_close_ int lock = -1;
         if (handoff_lock(g->address_str, &lock) == -EBUSY) {
+                follow_domain(d, false);
                 set_status(d, OWNER_TRANSITIONING, "%s: another process is handing it over", g->address_str);
                 arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
                 return;
@@ -434,6 +451,10 @@ static void reconcile(Daemon *d) {
                 }
         }
 
+        if (host == n && handoff_state_exists(g->address_str))
+                dirty = true;
+        follow_domain(d, host == n && !dirty);
+
         if (stuck_pid > 0) {
                 /* Its exit is the only sign that the write returned. */
                 HolderList writer = { .items = &(Holder) { .pid = stuck_pid }, .n = 1 };
@@ -441,8 +462,6 @@ static void reconcile(Daemon *d) {
                 set_status(d, OWNER_STUCK, "%s stuck: %s", g->address_str, strna(stuck));
                 return;
         }
-        if (host == n && handoff_state_exists(g->address_str))
-                dirty = true;
         if (host == n && !dirty) {
                 disarm(d->grace_timer);
                 d->grace_expired = d->give_back_now = false;
@@ -736,6 +755,9 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
         d->request_done = done;
         d->request_userdata = userdata;
         d->request_stage = STAGE_HANDOFF;
+        if (d->domain && (kind == REQUEST_VM_START || kind == REQUEST_VM_PREPARE || kind == REQUEST_TO_VFIO))
+                /* Before the domain can start: none of its events is missed. */
+                domain_watch_follow(d->domain, true, "the GPU is asked for");
 
         if (kind == REQUEST_VM_STOP && ds == DOMAIN_ACTIVE) {
                 d->request_stage = STAGE_WAIT_STOP;
@@ -866,8 +888,8 @@ static void on_domain(DomainWatch *w _unused_, DomainChange change, const char *
         Daemon *d = userdata;
         EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain };
 
-        if (change == DOMAIN_CHANGE_CONNECTED || change == DOMAIN_CHANGE_DISCONNECTED)
-                log_event(EVENT_LIBVIRT, change == DOMAIN_CHANGE_CONNECTED ? LOG_INFO : LOG_WARNING, &f, "%s.", detail);
+        if (change == DOMAIN_CHANGE_CONNECTED || change == DOMAIN_CHANGE_DISCONNECTED || change == DOMAIN_CHANGE_CLOSED)
+                log_event(EVENT_LIBVIRT, change == DOMAIN_CHANGE_DISCONNECTED ? LOG_WARNING : LOG_INFO, &f, "%s.", detail);
         else
                 log_event(EVENT_DOMAIN, LOG_INFO, &f, "Domain %s %s.", domain_name(d), detail);
         if (d->request_active && d->request == REQUEST_VM_START && d->request_stage == STAGE_WAIT_START) {

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libvirt-dl.h"
@@ -18,6 +20,13 @@
 struct DomainWatch {
         sd_event *event;
         char *uri, *domain;
+        /* qemu:///system keeps DOMAIN.xml here while QEMU exists (a status
+         * record libvirt writes at start and removes at stop): the state
+         * without a connection. NULL for other URIs. */
+        char *runtime_dir;
+        /* Following the domain through libvirt now. Always with no runtime
+         * dir; with one, only while the daemon says it needs to. */
+        bool following;
         virConnectPtr conn;
         int callback_id;
         DomainState state;
@@ -55,16 +64,25 @@ static void disconnect(DomainWatch *w) {
         sym_virConnectClose(c);
 }
 
-/* While libvirtd is away, libvirt's status XML of a running domain still
- * says that QEMU runs (it is removed when the domain stops). */
+/* libvirt's status XML of a domain exists from its start until QEMU is
+ * gone, also while libvirtd is away (libvirtd removes a stale one when it
+ * comes back and finds QEMU dead). */
 static DomainState state_from_runtime_dir(DomainWatch *w) {
-        char p[512];
-        snprintf(p, sizeof(p), "%s/%s.xml", getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu", w->domain);
-        return access(p, F_OK) >= 0 ? DOMAIN_ACTIVE : DOMAIN_UNKNOWN;
+        char p[PATH_MAX];
+        struct stat st;
+
+        if (!w->runtime_dir)
+                return DOMAIN_UNKNOWN;
+        snprintf(p, sizeof(p), "%s/%s.xml", w->runtime_dir, w->domain);
+        return stat(p, &st) >= 0 ? DOMAIN_ACTIVE : DOMAIN_INACTIVE;
 }
 
 static DomainState query_state(DomainWatch *w) {
-        if (!w->conn)
+        /* Not virDomainLookupByName(): libvirtd locks the domain for it, and
+         * holds that lock while it runs the prepare hook, which may be what
+         * made vfiod connect (the hook waits for vfiod, vfiod would wait for
+         * libvirtd). The status record needs no lock. */
+        if (!w->conn || w->runtime_dir)
                 return state_from_runtime_dir(w);
         virDomainPtr d = sym_virDomainLookupByName(w->conn, w->domain);
         if (!d)
@@ -191,6 +209,46 @@ static int schedule_reconnect(DomainWatch *w) {
         return sd_event_source_set_enabled(w->reconnect, SD_EVENT_ONESHOT);
 }
 
+/* Opens libvirt (the library, once per process) and connects, or retries
+ * with backoff. */
+static int start_following(DomainWatch *w) {
+        int r;
+
+        w->following = true;
+        if ((r = libvirt_event_register(w->event)) < 0)
+                return r;
+        sym_virSetErrorFunc(NULL, quiet_error);
+
+        if (try_connect(w) < 0) {
+                log_warning("libvirt at %s is not reachable (%s): will retry.", w->uri, last_error());
+                w->state = state_from_runtime_dir(w);
+                w->backoff = BACKOFF_MIN;
+                return schedule_reconnect(w);
+        }
+        return 0;
+}
+
+static void stop_following(DomainWatch *w) {
+        if (w->conn)
+                (void) sym_virConnectUnregisterCloseCallback(w->conn, on_close);
+        disconnect(w);
+        release_closed(w);
+        if (w->reconnect)
+                (void) sd_event_source_set_enabled(w->reconnect, SD_EVENT_OFF);
+        w->following = false;
+}
+
+/* The system instance of the QEMU driver, whose status records are local:
+ * qemu:///system, also through qemu+unix:// and with a ?socket= of its own. */
+static bool uri_is_local_qemu_system(const char *uri) {
+        const char *p = startswith(uri, "qemu");
+        if (!p)
+                return false;
+        p = startswith(p, "+unix") ?: p;
+        p = startswith(p, ":///system");
+        return p && (*p == 0 || *p == '?');
+}
+
 int domain_watch_new(sd_event *event, const char *uri, const char *domain, domain_watch_handler_t handler,
                      void *userdata, DomainWatch **ret) {
         _cleanup_(domain_watch_freep) DomainWatch *w = calloc(1, sizeof(DomainWatch));
@@ -202,41 +260,72 @@ int domain_watch_new(sd_event *event, const char *uri, const char *domain, domai
                              .callback_id = -1, .backoff = BACKOFF_MIN, .handler = handler, .userdata = userdata };
         if (!w->uri || !w->domain)
                 return -ENOMEM;
+        if (uri_is_local_qemu_system(uri) &&
+            !(w->runtime_dir = strdup(getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu")))
+                return -ENOMEM;
 
-        if ((r = libvirt_event_register(event)) < 0)
+        if (w->runtime_dir) {
+                /* Until the daemon needs libvirt's events (domain_watch_follow()),
+                 * the status record tells enough, and libvirt's ~60 libraries
+                 * stay unloaded and its keepalive pings do not wake vfiod. */
+                log_info("Domain %s is %s (%s/%s.xml); libvirt at %s is connected when the GPU leaves the host "
+                         "or the domain starts.", domain, domain_state_to_string(state_from_runtime_dir(w)),
+                         w->runtime_dir, domain, uri);
+        } else if ((r = start_following(w)) < 0)
                 return r;
-        sym_virSetErrorFunc(NULL, quiet_error);
-
-        if (try_connect(w) < 0) {
-                log_warning("libvirt at %s is not reachable (%s): will retry.", uri, last_error());
-                w->state = state_from_runtime_dir(w);
-                if ((r = schedule_reconnect(w)) < 0)
-                        return r;
-        } else
+        else if (w->conn)
                 log_info("Connected to libvirt at %s; domain %s is %s.", uri, domain, domain_state_to_string(w->state));
 
         *ret = TAKE_PTR(w);
         return 0;
 }
 
+void domain_watch_follow(DomainWatch *w, bool follow, const char *why) {
+        char detail[512];
+
+        if (!w->runtime_dir || follow == w->following)
+                return;
+        if (follow) {
+                if (start_following(w) < 0)
+                        log_warning("Cannot follow domain %s through libvirt: its state comes from %s alone.",
+                                    w->domain, w->runtime_dir);
+                else if (w->conn) {
+                        snprintf(detail, sizeof(detail), "Connected to libvirt at %s to follow domain %s (%s): %s",
+                                 w->uri, w->domain, domain_state_to_string(w->state), why);
+                        w->handler(w, DOMAIN_CHANGE_CONNECTED, detail, w->userdata);
+                }
+                return;
+        }
+        bool connected = w->conn;
+        stop_following(w);
+        snprintf(detail, sizeof(detail), "%s libvirt at %s: %s; domain %s is followed through %s/%s.xml",
+                 connected ? "Closed the connection to" : "Stopped trying to reach", w->uri, why, w->domain,
+                 w->runtime_dir, w->domain);
+        w->handler(w, DOMAIN_CHANGE_CLOSED, detail, w->userdata);
+}
+
 DomainWatch *domain_watch_free(DomainWatch *w) {
         if (!w)
                 return NULL;
-        if (w->conn)
-                (void) sym_virConnectUnregisterCloseCallback(w->conn, on_close);
-        disconnect(w);
-        release_closed(w);
+        stop_following(w);
         sd_event_source_disable_unref(w->release);
         sd_event_source_disable_unref(w->reconnect);
         sd_event_unref(w->event);
         free(w->uri);
         free(w->domain);
+        free(w->runtime_dir);
         free(w);
         return NULL;
 }
 
 DomainState domain_watch_state(DomainWatch *w) {
-        return w->state;
+        /* Not connected (not following, or libvirtd away): libvirt's status
+         * record, read now. */
+        return w->conn ? w->state : state_from_runtime_dir(w);
+}
+
+bool domain_watch_following(DomainWatch *w) {
+        return w->following;
 }
 
 bool domain_watch_connected(DomainWatch *w) {

@@ -2,7 +2,8 @@
 # The agent's speed and footprint, on the real kernel of the test guest
 # (bench/guest-agent-bench.sh runs this inside it):
 #   - start-up to READY=1 (sd_notify) with the GPU on its host driver;
-#   - RSS after start-up;
+#   - RSS after start-up (a VM configured, qemu:///system: libvirt not
+#     loaded while the GPU is the host's), and with libvirt connected;
 #   - context switches of the idle agent over IDLE seconds (target: 0);
 #   - a nested QEMU holding the GPU killed with SIGKILL, N times: vfiod's
 #     own part (event to first sysfs write, from its recovery line) and the
@@ -38,30 +39,49 @@ def vfioctl(cmd):
 os.makedirs("/run/vfiod", exist_ok=True)
 with open("/run/vfiod/bench.conf", "w") as f:
     f.write(f"[GPU]\nAddress={gpu}\n[Handoff]\nOrphanGraceSec=1ms\n")
-# For start-up, footprint and idle: a VM configured, so libvirt is loaded and
-# its connection live (the test driver: no libvirtd in the guest).
+# A VM configured as on a workstation (qemu:///system): with the GPU on the
+# host and the domain shut off, libvirt is not loaded. And one followed
+# through libvirt (the test driver: no libvirtd in the guest) for the
+# footprint while a VM has the GPU.
 with open("/run/vfiod/bench-vm.conf", "w") as f:
+    f.write(f"[GPU]\nAddress={gpu}\n[VM]\nDomain=win\nURI=qemu:///system\n")
+with open("/run/vfiod/bench-following.conf", "w") as f:
     f.write(f"[GPU]\nAddress={gpu}\n[VM]\nDomain=test\nURI=test:///default\n")
 
-# Start-up to READY=1, the GPU on its host driver.
-assert driver(gpu) != "vfio-pci"
-sock_path = "/run/vfiod/notify.sock"
-if os.path.exists(sock_path):
-    os.unlink(sock_path)
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-sock.bind(sock_path)
-t0 = time.monotonic()
-agent = subprocess.Popen([f"{build}/vfiod", "--config", "/run/vfiod/bench-vm.conf"],
-                         env=dict(env, NOTIFY_SOCKET=sock_path), stderr=subprocess.PIPE, text=True)
-sock.settimeout(60)
-while True:
-    msg = sock.recv(4096).decode()
-    if "READY=1" in msg.split("\n"):
-        break
-ready_ms = (time.monotonic() - t0) * 1000
+
+def start_agent(conf):
+    """vfiod until READY=1, the GPU on its host driver: (process, ms)."""
+    assert driver(gpu) != "vfio-pci"
+    sock_path = "/run/vfiod/notify.sock"
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    t0 = time.monotonic()
+    p = subprocess.Popen([f"{build}/vfiod", "--config", conf], env=dict(env, NOTIFY_SOCKET=sock_path),
+                         stderr=subprocess.PIPE, text=True)
+    sock.settimeout(60)
+    while "READY=1" not in sock.recv(4096).decode().split("\n"):
+        pass
+    sock.close()
+    return p, (time.monotonic() - t0) * 1000
+
+
+def footprint(pid):
+    return f"{status_field(pid, 'VmRSS')} anon={status_field(pid, 'RssAnon')} file={status_field(pid, 'RssFile')}"
+
+
+# Followed through libvirt: the footprint with libvirt loaded and connected.
+agent, ready_ms = start_agent("/run/vfiod/bench-following.conf")
+print(f"BENCH agent_following_ready_ms={ready_ms:.1f}", flush=True)
+print(f"BENCH agent_following_rss_kib={footprint(agent.pid)}", flush=True)
+agent.terminate()
+agent.wait()
+
+agent, ready_ms = start_agent("/run/vfiod/bench-vm.conf")
 print(f"BENCH agent_ready_ms={ready_ms:.1f}", flush=True)
-print(f"BENCH agent_rss_kib={status_field(agent.pid, 'VmRSS')} anon={status_field(agent.pid, 'RssAnon')} "
-      f"file={status_field(agent.pid, 'RssFile')}", flush=True)
+print(f"BENCH agent_rss_kib={footprint(agent.pid)}", flush=True)
+assert "libvirt.so" not in open(f"/proc/{agent.pid}/maps").read()
 
 
 def read_until(pattern, timeout):

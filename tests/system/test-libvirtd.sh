@@ -344,9 +344,27 @@ lend() {
         fi
         check "$p: both functions on vfio-pci, /dev/vfio/$GROUP exists" vwait sysfs 30 "${ON_VFIO[@]}" ||
                 bail "the GPU is not on vfio-pci"
-        jwait 60 --after "$dom_c" $me "MESSAGE~Status: $GPU lent to $DOMAIN" &&
+        # Lent as soon as vfiod sees both: libvirt's status record of the
+        # domain may exist before the hook runs, or only from the started event.
+        jwait 60 --after "$mark" $me "MESSAGE~Status: $GPU lent to $DOMAIN" &&
                 ok "$p: vfiod's status: lent to $DOMAIN" || not_ok "$p: vfiod's status: lent to $DOMAIN"
         lent_c=$cursor
+}
+
+libvirt_mapped() {
+        grep -q 'libvirt\.so' "/proc/$vfiod_pid/maps"
+}
+switches() {
+        awk '/ctxt_switches/ { s += $2 } END { print s }' "/proc/$1/status"
+}
+# footprint WHEN: vfiod's memory (README, "The agent"; bench/run-bench.sh
+# reads it). The umockdev preload that serves the fake GPU is not vfiod's:
+# its mappings are left out. PSS shares libvirt's pages with libvirtd.
+footprint() {
+        awk -v when="$1" '/^[0-9a-f]+-[0-9a-f]+ / { skip = ($6 ~ /umockdev/) }
+             !skip && /^Rss:/ { r += $2 } !skip && /^Pss:/ { p += $2 } !skip && /^Anonymous:/ { a += $2 }
+             END { printf "# vfiod %s: RSS %d KiB, anonymous %d KiB, PSS %d KiB (umockdev left out)\n", when, r, a, p }' \
+                "/proc/$vfiod_pid/smaps"
 }
 
 # handoffs AFTER N STEP: vfiod started N handoffs since the cursor AFTER.
@@ -410,23 +428,35 @@ scenarios_main() {
         jwait 30 --after "$mark" MESSAGE_ID=$ID_AGENT $me VFIOD_GPU=$GPU VFIOD_DOMAIN=$DOMAIN &&
                 ok "a: vfiod (pid $vfiod_pid) started: agent entry with VFIOD_GPU and VFIOD_DOMAIN" ||
                 bail "vfiod did not start"
-        jwait 30 --after "$mark" $me "MESSAGE~domain $DOMAIN is shut off" &&
-                ok "a: vfiod connected to libvirtd and sees $DOMAIN shut off" ||
-                not_ok "a: vfiod connected to libvirtd and sees $DOMAIN shut off"
+        jwait 30 --after "$mark" $me "MESSAGE~Domain $DOMAIN is shut off (/run/libvirt/qemu/$DOMAIN.xml)" &&
+                ok "a: vfiod sees $DOMAIN shut off in libvirt's status records" ||
+                not_ok "a: vfiod sees $DOMAIN shut off in libvirt's status records"
         jwait 30 --after "$mark" $me "MESSAGE~Status: $GPU on the host (nvidia)" &&
                 ok "a: vfiod's status: the GPU is the host's" || not_ok "a: vfiod's status: the GPU is the host's"
         check "a: the GPU stays on nvidia + snd_hda_intel, no /dev/vfio/$GROUP" vwait sysfs 0 "${ON_HOST[@]}"
         handoffs "$mark" 0 "a: no handoff started"
-        # The footprint (README, "The agent"; bench/run-bench.sh reads it): the
-        # umockdev preload that serves the fake GPU is not vfiod's, so its
-        # mappings are left out. PSS shares libvirt's pages with libvirtd.
-        awk '/^[0-9a-f]+-[0-9a-f]+ / { skip = ($6 ~ /umockdev/) }
-             !skip && /^Rss:/ { r += $2 } !skip && /^Pss:/ { p += $2 } !skip && /^Anonymous:/ { a += $2 }
-             END { printf "# vfiod after start-up, libvirt connected: RSS %d KiB, anonymous %d KiB, PSS %d KiB (umockdev left out)\n", r, a, p }' \
-                "/proc/$vfiod_pid/smaps"
+        jcount --after "$mark" MESSAGE_ID=$ID_LIBVIRT $me
+        [ "$count" = 0 ] && ! libvirt_mapped && ok "a: the GPU on the host, $DOMAIN shut off: libvirt not loaded" ||
+                not_ok "a: libvirt not loaded ($count libvirt entries; $(libvirt_mapped && echo mapped))"
+        footprint "after start-up, GPU on the host, libvirt not loaded"
+        if [ -n "${VFIOD_BENCH_IDLE_S:-}" ]; then
+                # A figure for bench/run-bench.sh, not a check: wakeups of the
+                # idle agent while libvirtd runs (its keepalive would be 1 in 5 s).
+                local c0
+                c0=$(switches "$vfiod_pid")
+                sleep "$VFIOD_BENCH_IDLE_S"
+                echo "# vfiod idle, libvirtd running: $(( $(switches "$vfiod_pid") - c0 )) context switches" \
+                        "over ${VFIOD_BENCH_IDLE_S}s"
+        fi
 
         # b. The domain starts: the GPU goes to vfio-pci, and vfiod sees it lent.
         lend b
+        # The hook's handoff (or vfiod's own) made vfiod connect, inside
+        # libvirtd's start of the domain: the domain entry above came through it.
+        jwait 30 --after "$mark" MESSAGE_ID=$ID_LIBVIRT $me VFIOD_DOMAIN=$DOMAIN "MESSAGE~Connected to libvirt at $URI" &&
+                libvirt_mapped && ok "b: vfiod connected to libvirtd when the GPU left the host" ||
+                not_ok "b: vfiod connected to libvirtd when the GPU left the host"
+        footprint "following $DOMAIN, libvirt connected"
         if [ "$HANDOVER" = agent ]; then
                 handoffs "$mark" 1 "b: vfiod started one handoff, to the VM"
         else
@@ -463,6 +493,9 @@ scenarios_main() {
                 ok "c: recovery entry (VFIOD_GPU, VFIOD_DOMAIN, to-host, done) after the crash entry" ||
                 not_ok "c: recovery entry after the crash entry"
         handoffs "$lent_c" 1 "c: one handoff since the GPU was lent (the give-back)"
+        jwait 30 --after "$stop_c" MESSAGE_ID=$ID_LIBVIRT $me VFIOD_DOMAIN=$DOMAIN "MESSAGE~Closed the connection" &&
+                ok "c: the GPU back on the host, $DOMAIN shut off: vfiod closed its libvirt connection" ||
+                not_ok "c: vfiod closed its libvirt connection"
         state=$(real timeout 30 virsh -q -c "$URI" domstate $DOMAIN --reason 2>&1)
         [[ $state == "shut off"* ]] && ok "c: libvirt says $DOMAIN is $state" || not_ok "c: libvirt says $DOMAIN is $state"
 

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "daemon.h"
+#include "domain-watch.h"
 #include "fakekernel.h"
 #include "log.h"
 #include "time-util.h"
@@ -300,6 +301,66 @@ static void test_prepare_without_vm(void **state) {
         assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
         assert_int_equal(request(fx, REQUEST_VM_PREPARE), REQUEST_NO_VM);
         assert_true(driver_is(fx, GPU, "vfio-pci"));
+}
+
+static bool following(Fixture *fx) {
+        return domain_watch_following(daemon_domain(fx->d));
+}
+
+static bool not_following(Fixture *fx) {
+        return !following(fx) && daemon_owner(fx->d) == OWNER_HOST;
+}
+
+static void status_record(Fixture *fx, bool exists) {
+        char p[256];
+        snprintf(p, sizeof(p), "%s/libvirt-qemu/win11.xml", fx->dir);
+        if (exists) {
+                FILE *f = fopen(p, "we");
+                assert_non_null(f);
+                fputs("<domstatus state='running' pid='4242'/>\n", f);
+                assert_int_equal(fclose(f), 0);
+        } else
+                assert_int_equal(unlink(p), 0);
+}
+
+/* qemu:///system: libvirt is connected only while vfiod needs its events
+ * (the GPU away from the host, the domain starting or running); otherwise
+ * libvirt's status record in /run/libvirt/qemu says whether QEMU exists.
+ * Here no libvirtd listens on the URI's socket, as when it is away: the
+ * record alone decides, and a GPU on vfio-pci with no record and no holder
+ * comes back after the grace. */
+static void test_qemu_system_followed_on_demand(void **state) {
+        Fixture *fx = *state;
+        char conf[512];
+        snprintf(conf, sizeof(conf),
+                 "[VM]\nDomain=win11\nURI=qemu+unix:///system?socket=%s/no-libvirtd.sock\n"
+                 "[Handoff]\nOrphanGraceSec=100ms\n", fx->dir);
+        write_config(fx, conf);
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        /* On vfio-pci at start-up: followed (libvirtd unreachable, retried). */
+        assert_true(following(fx));
+        assert_true(run_until(fx, gpu_on_host, 5000));
+        assert_true(on_host_drivers(fx));
+        assert_true(run_until(fx, not_following, 1000));
+        assert_int_equal(domain_watch_state(daemon_domain(fx->d)), DOMAIN_INACTIVE);
+
+        /* The domain starts (its record appears): followed while it runs, and
+         * the GPU cannot be forced back to the host meanwhile. */
+        status_record(fx, true);
+        assert_true(run_until(fx, following, 5000));
+        assert_int_equal(domain_watch_state(daemon_domain(fx->d)), DOMAIN_ACTIVE);
+        assert_int_equal(request(fx, REQUEST_FORCE_HOST), REQUEST_VM_RUNNING);
+        status_record(fx, false);
+        assert_true(run_until(fx, not_following, 5000));
+
+        /* A request for the GPU: followed from the request on, until the
+         * GPU is back. */
+        assert_int_equal(request(fx, REQUEST_TO_VFIO), REQUEST_OK);
+        assert_true(following(fx));
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+        assert_true(run_until(fx, gpu_on_host, 5000));
+        assert_true(run_until(fx, not_following, 1000));
+        assert_int_equal(daemon_recoveries(fx->d), 2);
 }
 
 static bool stuck(Fixture *fx) {
@@ -592,6 +653,7 @@ int main(int argc, char **argv) {
                 T(test_running_domain_keeps_gpu),
                 T(test_prepare_holds_while_starting),
                 T(test_prepare_without_vm),
+                T(test_qemu_system_followed_on_demand),
                 T(test_stuck_unbind),
                 cmocka_unit_test(test_killed_mid_handoff),
                 T(test_config_reload),
