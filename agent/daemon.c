@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -61,7 +62,7 @@ struct Daemon {
         sd_event_source *worker_source;
 
         sd_event_source *holder_sources[8];  /* pidfds of /dev/vfio/N holders: their exit wakes us */
-        sd_event_source *inotify_sources[4];
+        sd_event_source *inotify_sources[5]; /* config dir, .conf.d, /dev/vfio, libvirt's, its parent */
         sd_event_source *signal_sources[3];
 
         GpuOwner owner;
@@ -991,6 +992,64 @@ static int on_signal(sd_event_source *s _unused_, const struct signalfd_siginfo 
         return sd_event_exit(d->event, 0);
 }
 
+static const char *libvirt_run_dir(void) {
+        return getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu";
+}
+
+static int on_libvirt_run_parent(sd_event_source *s, const struct inotify_event *ev, void *userdata);
+
+/* libvirtd makes /run/libvirt/qemu when it first starts, which may be after
+ * vfiod (socket activation): until then, the nearest directory above it
+ * that exists is watched for the next level to appear. */
+static void watch_libvirt_run_dir(Daemon *d) {
+        const char *dir = libvirt_run_dir();
+        struct stat st;
+        int r;
+
+        for (;;) {
+                r = sd_event_add_inotify(d->event, &d->inotify_sources[3], dir, IN_CREATE | IN_DELETE | IN_MOVED_TO,
+                                         on_path_change, d);
+                if (r >= 0) {
+                        d->inotify_sources[4] = sd_event_source_disable_unref(d->inotify_sources[4]);
+                        return;
+                }
+                if (r != -ENOENT) {
+                        log_debug_errno(r, "Not watching %s: %m", dir);
+                        return;
+                }
+                _cleanup_free_ char *parent = strdup(dir);
+                if (!parent) {
+                        log_oom();
+                        return;
+                }
+                for (char *slash; (slash = strrchr(parent, '/'));) {
+                        *slash = 0;
+                        if (!*parent || stat(parent, &st) >= 0)
+                                break;
+                }
+                d->inotify_sources[4] = sd_event_source_disable_unref(d->inotify_sources[4]);
+                r = sd_event_add_inotify(d->event, &d->inotify_sources[4], *parent ? parent : "/",
+                                         IN_CREATE | IN_MOVED_TO | IN_ONLYDIR, on_libvirt_run_parent, d);
+                if (r < 0) {
+                        log_debug_errno(r, "Not watching %s for %s to appear: %m", *parent ? parent : "/", dir);
+                        return;
+                }
+                log_debug("%s does not exist yet: watching %s.", dir, *parent ? parent : "/");
+                if (stat(dir, &st) < 0)
+                        return;  /* not made in between: the parent's event will tell */
+        }
+}
+
+static int on_libvirt_run_parent(sd_event_source *s _unused_, const struct inotify_event *ev, void *userdata) {
+        Daemon *d = userdata;
+        if (!(ev->mask & IN_ISDIR))
+                return 0;
+        watch_libvirt_run_dir(d);
+        if (d->inotify_sources[3])
+                reconcile_soon(d);  /* a status record may be there already */
+        return 0;
+}
+
 static void watch_path(Daemon *d, size_t slot, const char *path, uint32_t mask, sd_event_inotify_handler_t cb) {
         int r = sd_event_add_inotify(d->event, &d->inotify_sources[slot], path, mask, cb, d);
         if (r < 0)
@@ -1046,8 +1105,7 @@ int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
         watch_path(d, 0, dirname(cdir), CONFIG_DIR_EVENTS, on_config_change);
         watch_path(d, 1, ddir, CONFIG_DIR_EVENTS, on_config_change);
         watch_path(d, 2, "/dev/vfio", IN_CREATE | IN_DELETE, on_path_change);
-        watch_path(d, 3, getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu", IN_CREATE | IN_DELETE | IN_MOVED_TO,
-                   on_path_change);
+        watch_libvirt_run_dir(d);
 
         static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
         for (size_t i = 0; i < ELEMENTSOF(sigs); i++)

@@ -336,6 +336,10 @@ static void test_qemu_system_followed_on_demand(void **state) {
                  "[VM]\nDomain=win11\nURI=qemu+unix:///system?socket=%s/no-libvirtd.sock\n"
                  "[Handoff]\nOrphanGraceSec=100ms\n", fx->dir);
         write_config(fx, conf);
+        /* libvirtd has not run yet: no /run/libvirt/qemu (made below). */
+        char lv[256];
+        snprintf(lv, sizeof(lv), "%s/libvirt-qemu", fx->dir);
+        assert_int_equal(rmdir(lv), 0);
         assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
         /* On vfio-pci at start-up: followed (libvirtd unreachable, retried). */
         assert_true(following(fx));
@@ -344,8 +348,10 @@ static void test_qemu_system_followed_on_demand(void **state) {
         assert_true(run_until(fx, not_following, 1000));
         assert_int_equal(domain_watch_state(daemon_domain(fx->d)), DOMAIN_INACTIVE);
 
-        /* The domain starts (its record appears): followed while it runs, and
-         * the GPU cannot be forced back to the host meanwhile. */
+        /* libvirtd makes its directory, the domain starts (its record
+         * appears): followed while it runs, and the GPU cannot be forced back
+         * to the host meanwhile. */
+        assert_int_equal(mkdir(lv, 0755), 0);
         status_record(fx, true);
         assert_true(run_until(fx, following, 5000));
         assert_int_equal(domain_watch_state(daemon_domain(fx->d)), DOMAIN_ACTIVE);
