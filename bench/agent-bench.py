@@ -33,7 +33,9 @@ def driver(addr):
 
 
 def vfioctl(cmd):
-    subprocess.run([f"{build}/vfioctl", cmd], env=env, check=True, capture_output=True)
+    # --direct: the engine in this process; no vfiod runs at this point.
+    subprocess.run([f"{build}/vfioctl", "--direct", cmd, "--config", "/run/vfiod/bench.conf"], env=env, check=True,
+                   capture_output=True)
 
 
 os.makedirs("/run/vfiod", exist_ok=True)

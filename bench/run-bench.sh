@@ -26,7 +26,8 @@ printf '  %-42s %10s %8s\n' "virsh nodedev-detach/-reattach (x2 each)" "${virsh:
 # The agent: start-up, footprint, idle wakeups, crash recovery (agent-bench.py).
 alog=$top/$build/guest/agent-bench.log
 "$top/tests/kernel/run-guest.sh" "$build" bench/guest-agent-bench.sh "$alog" > /dev/null || true
-grep "^BENCH agent" "$alog" || { echo "bench: the agent bench gave no figures, see $alog"; exit 1; }
+grep "^BENCH agent" "$alog"
+grep -q "^BENCH agent_reaction_ms" "$alog" || { echo "bench: the agent bench did not finish, see $alog"; exit 1; }
 
 # The agent on this machine's own CPU: start-up and idle against the fake
 # GPU (agent-native.py), and a real libvirtd's QEMU killed 5 times (the
@@ -46,6 +47,8 @@ for f in RSS anonymous PSS; do
                 stats "native_${f}_kib"
         sed -n "s/^# vfiod following .*, libvirt connected: .*\b$f \([0-9]*\) KiB.*/\1/p" "$runs" |
                 stats "native_following_${f}_kib"
+        sed -n "s/^# vfiod after the VM stopped, connection closed, libvirt still mapped: .*\b$f \([0-9]*\) KiB.*/\1/p" \
+                "$runs" | stats "native_after_vm_${f}_kib"
 done
 sed -n 's/^# vfiod idle, libvirtd running: \([0-9]*\) context switches.*/\1/p' "$runs" | stats native_idle_libvirtd_switches
 rm -f "$runs"

@@ -496,6 +496,7 @@ scenarios_main() {
         jwait 30 --after "$stop_c" MESSAGE_ID=$ID_LIBVIRT $me VFIOD_DOMAIN=$DOMAIN "MESSAGE~Closed the connection" &&
                 ok "c: the GPU back on the host, $DOMAIN shut off: vfiod closed its libvirt connection" ||
                 not_ok "c: vfiod closed its libvirt connection"
+        footprint "after the VM stopped, connection closed, libvirt still mapped"
         state=$(real timeout 30 virsh -q -c "$URI" domstate $DOMAIN --reason 2>&1)
         [[ $state == "shut off"* ]] && ok "c: libvirt says $DOMAIN is $state" || not_ok "c: libvirt says $DOMAIN is $state"
 
