@@ -759,6 +759,13 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
         if (d->domain && (kind == REQUEST_VM_START || kind == REQUEST_VM_PREPARE || kind == REQUEST_TO_VFIO))
                 /* Before the domain can start: none of its events is missed. */
                 domain_watch_follow(d->domain, true, "the GPU is asked for");
+        if (kind == REQUEST_VM_START && !domain_watch_connected(d->domain)) {
+                /* Its state came from the status record: libvirtd is away. */
+                request_complete(d, REQUEST_LIBVIRT, "libvirt at %s is unreachable: %s was not started.",
+                                 d->config->uri ?: "qemu:///system", domain_name(d));
+                reconcile_soon(d);
+                return 0;
+        }
 
         if (kind == REQUEST_VM_STOP && ds == DOMAIN_ACTIVE) {
                 d->request_stage = STAGE_WAIT_STOP;
@@ -992,17 +999,13 @@ static int on_signal(sd_event_source *s _unused_, const struct signalfd_siginfo 
         return sd_event_exit(d->event, 0);
 }
 
-static const char *libvirt_run_dir(void) {
-        return getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu";
-}
-
 static int on_libvirt_run_parent(sd_event_source *s, const struct inotify_event *ev, void *userdata);
 
 /* libvirtd makes /run/libvirt/qemu when it first starts, which may be after
  * vfiod (socket activation): until then, the nearest directory above it
  * that exists is watched for the next level to appear. */
 static void watch_libvirt_run_dir(Daemon *d) {
-        const char *dir = libvirt_run_dir();
+        const char *dir = libvirt_status_dir();
         struct stat st;
         int r;
 

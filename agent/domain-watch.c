@@ -38,6 +38,10 @@ struct DomainWatch {
         void *userdata;
 };
 
+const char *libvirt_status_dir(void) {
+        return getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu";
+}
+
 const char *domain_state_to_string(DomainState s) {
         static const char *table[] = { [DOMAIN_UNKNOWN] = "unknown", [DOMAIN_INACTIVE] = "shut off",
                                        [DOMAIN_ACTIVE] = "running" };
@@ -261,7 +265,7 @@ int domain_watch_new(sd_event *event, const char *uri, const char *domain, domai
         if (!w->uri || !w->domain)
                 return -ENOMEM;
         if (uri_is_local_qemu_system(uri) &&
-            !(w->runtime_dir = strdup(getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu")))
+            !(w->runtime_dir = strdup(libvirt_status_dir())))
                 return -ENOMEM;
 
         if (w->runtime_dir) {

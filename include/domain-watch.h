@@ -42,3 +42,5 @@ bool domain_watch_connected(DomainWatch *w);
 void domain_watch_follow(DomainWatch *w, bool follow, const char *why);
 bool domain_watch_following(DomainWatch *w);
 const char *domain_state_to_string(DomainState s);
+/* Where qemu:///system keeps its status records (VFIOD_LIBVIRT_RUN_DIR in tests). */
+const char *libvirt_status_dir(void);

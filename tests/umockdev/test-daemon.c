@@ -359,6 +359,11 @@ static void test_qemu_system_followed_on_demand(void **state) {
         status_record(fx, false);
         assert_true(run_until(fx, not_following, 5000));
 
+        /* Vm.Start with libvirtd away: refused before the GPU moves. */
+        assert_int_equal(request(fx, REQUEST_VM_START), REQUEST_LIBVIRT);
+        assert_true(on_host_drivers(fx));
+        assert_true(run_until(fx, not_following, 1000));
+
         /* A request for the GPU: followed from the request on, until the
          * GPU is back. */
         assert_int_equal(request(fx, REQUEST_TO_VFIO), REQUEST_OK);
