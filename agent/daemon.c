@@ -50,6 +50,7 @@ struct Daemon {
          * orphan grace may take the GPU back until it runs or stops. */
         bool vm_starting;
         sd_event_source *start_hold_timer;
+        bool gpu_home;                       /* the last reconcile: all on host drivers, no handoff left */
 
         pid_t worker_pid;                    /* the handoff worker, 0 when none */
         char worker_report[4096];
@@ -395,16 +396,21 @@ static void watch_holders(Daemon *d, const HolderList *l) {
 
 /* libvirt's events matter while the GPU is away from its host drivers, the
  * domain starts or runs; otherwise libvirt's status record tells enough
- * (domain-watch.h), and vfiod closes the connection. */
-static void follow_domain(Daemon *d, bool gpu_home) {
+ * (domain-watch.h), and vfiod closes the connection. Called after
+ * reconcile(), never inside it: connecting or closing calls on_domain(),
+ * whose PropertiesChanged makes the D-Bus getters refresh the GPU, which
+ * frees the driver names reconcile() holds. */
+static void follow_domain(Daemon *d) {
         if (!d->domain)
                 return;
-        if (!gpu_home)
+        if (!d->gpu_home)
                 domain_watch_follow(d->domain, true, "the GPU is not on its host drivers");
         else if (d->vm_starting || (d->request_active && d->request == REQUEST_VM_START))
                 domain_watch_follow(d->domain, true, "the domain is being started");
         else if (domain_watch_state(d->domain) == DOMAIN_ACTIVE)
                 domain_watch_follow(d->domain, true, "the domain runs");
+        else if (d->worker_pid > 0 || d->job_pid > 0 || d->request_active)
+                return;  /* a handoff or a request in flight (reconcile() saw the GPU before it) */
         else
                 domain_watch_follow(d->domain, false, "the GPU is on the host and the domain shut off");
 }
@@ -425,7 +431,7 @@ static void reconcile(Daemon *d) {
          * moves the GPU between what reconcile() sees and what it does. */
         _cleanup_close_ int lock = -1;
         if (handoff_lock(g->address_str, &lock) == -EBUSY) {
-                follow_domain(d, false);
+                d->gpu_home = false;
                 set_status(d, OWNER_TRANSITIONING, "%s: another process is handing it over", g->address_str);
                 arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
                 return;
@@ -454,7 +460,7 @@ static void reconcile(Daemon *d) {
 
         if (host == n && handoff_state_exists(g->address_str))
                 dirty = true;
-        follow_domain(d, host == n && !dirty);
+        d->gpu_home = host == n && !dirty;
 
         if (stuck_pid > 0) {
                 /* Its exit is the only sign that the write returned. */
@@ -534,6 +540,7 @@ static void request_check(Daemon *d);
 static int on_reconcile(sd_event_source *s _unused_, void *userdata) {
         Daemon *d = userdata;
         reconcile(d);
+        follow_domain(d);
         d->event_pending_since = 0;
         request_check(d);
         return 0;
@@ -1127,6 +1134,7 @@ int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
         /* The same code path at start-up as on every event: after a crash or
          * a restart of vfiod, this finishes or undoes what was left. */
         reconcile(d);
+        follow_domain(d);
 
         *ret = TAKE_PTR(d);
         return 0;

@@ -90,6 +90,11 @@ journalctl --sync 2> /dev/null
 say "   \$ journalctl -u vfiod --since <windows-start>"
 # --cursor, not --after-cursor: with a match, journalctl 252 skips the first entry after the cursor.
 journalctl -D "$J" --no-pager -o short-monotonic --cursor="$mark" _SYSTEMD_UNIT=vfiod.service | show
+# Every line readable: journalctl shows a message with bytes that are not
+# text as "[NB blob data]" (once the status after a give-back: a driver
+# name read after it was freed).
+blobs=$(journalctl -D "$J" --no-pager -o json _SYSTEMD_UNIT=vfiod.service | grep -c '"MESSAGE":\[')
+[ "$blobs" = 0 ] || die "$blobs of vfiod's journal messages are not text"
 say "   the recovery's entry, field by field (journalctl -u vfiod -o verbose MESSAGE_ID=$ID_RECOVERY):"
 "$VW" journal "$J" 10 --after "$mark" _SYSTEMD_UNIT=vfiod.service MESSAGE_ID=$ID_RECOVERY \
         > /dev/null 2> "$out" || { show "$out"; die "no recovery entry in vfiod's journal"; }

@@ -165,6 +165,27 @@ if [ "${1:-}" = --scenarios ]; then
         hook win prepare > "$W/out" 2>&1; rc=$?
         check "hook with too few arguments: exit 2, one usage line" bash -c "[ $rc = 2 ] && [ \$(wc -l < '$W/out') = 1 ]"
 
+        # qemu:///system with its libvirtd away: vfiod tries libvirt only while
+        # the GPU is off the host and goes back to libvirt's status records
+        # after. Closing emits PropertiesChanged after reconcile's pass: the
+        # getters refresh the GPU, whose driver names that pass holds.
+        cp "$W/vfiod.conf" "$W/vfiod.conf.plain"
+        printf '[VM]\nDomain=win\nURI=qemu+unix:///system?socket=%s/no-libvirtd.sock\n' "$W" >> "$W/vfiod.conf"
+        "$ctl" reload > "$W/out" 2>&1 || not_ok "reload with a qemu:///system VM: $(cat "$W/out")"
+        busctl --system get-property org.vfiod1 /org/vfiod1/vm/win org.vfiod1.Vm State > "$W/out" 2>&1
+        check "Vm.State of a qemu:///system domain with no status record: shut off" grep -qx 's "shut off"' "$W/out"
+        "$ctl" -q to-vfio > "$W/out" 2>&1; rc=$?
+        check "to-vfio: the GPU leaves the host, and vfiod tries libvirt (nobody answers)" \
+                bash -c "[ $rc = 0 ] && grep -q 'no-libvirtd.sock is not reachable' '$W/vfiod.log'"
+        "$ctl" -q to-host > "$W/out" 2>&1; rc=$?
+        check "to-host: the GPU back on nvidia + snd_hda_intel" \
+                bash -c "[ $rc = 0 ] && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
+        check "then vfiod stops trying libvirt" saw "$W/vfiod.log" 'Stopped trying to reach libvirt'
+        busctl --system get-property org.vfiod1 $GPU_PATH org.vfiod1.Gpu Status > "$W/out" 2>&1
+        check "Gpu.Status after it, whole: $(cat "$W/out")" grep -qx "s \"$GPU on the host (nvidia)\"" "$W/out"
+        mv "$W/vfiod.conf.plain" "$W/vfiod.conf"
+        "$ctl" reload > "$W/out" 2>&1 || not_ok "reload without the VM: $(cat "$W/out")"
+
         # Reload: a bad file is refused with its words and changes nothing.
         { cat "$W/vfiod.conf"; printf '\n[VM]\nDomain=test\nURI=test:///default\nShutdownTimeoutSec=soon\n'; } > "$W/new"
         # inotify reloads too; the file is invalid, so vfiod keeps the old one.
