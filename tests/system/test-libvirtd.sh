@@ -367,6 +367,14 @@ footprint() {
                 "/proc/$vfiod_pid/smaps"
 }
 
+# Sets $vfiod_pid and $me, the journal match of its entries.
+start_vfiod() {
+        VFIOD_LOG_TARGET=journal VFIOD_RUNTIME_DIR="$work/run" VFIOD_MODPROBE_DIR="$work/modprobe.d" \
+                "$build/vfiod" --config "$work/vfiod.conf" --verbose >> "$work/vfiod.log" 2>&1 &
+        vfiod_pid=$!
+        me="_PID=$vfiod_pid"
+}
+
 # handoffs AFTER N STEP: vfiod started N handoffs since the cursor AFTER.
 handoffs() {
         jcount --after "$1" MESSAGE_ID=$ID_STARTED $me
@@ -421,10 +429,7 @@ scenarios_main() {
 
         # a. vfiod starts while the domain does not run: the GPU stays on the host.
         mark=$(jmark)
-        VFIOD_LOG_TARGET=journal VFIOD_RUNTIME_DIR="$work/run" VFIOD_MODPROBE_DIR="$work/modprobe.d" \
-                "$build/vfiod" --config "$work/vfiod.conf" --verbose > "$work/vfiod.log" 2>&1 &
-        vfiod_pid=$!
-        me="_PID=$vfiod_pid"
+        start_vfiod
         jwait 30 --after "$mark" MESSAGE_ID=$ID_AGENT $me VFIOD_GPU=$GPU VFIOD_DOMAIN=$DOMAIN &&
                 ok "a: vfiod (pid $vfiod_pid) started: agent entry with VFIOD_GPU and VFIOD_DOMAIN" ||
                 bail "vfiod did not start"
@@ -523,6 +528,23 @@ scenarios_main() {
                 ok "d: reconnected, vfiod sees $DOMAIN running" || not_ok "d: reconnected, vfiod sees $DOMAIN running"
         check "d: the GPU still on vfio-pci after the reconnect" vwait sysfs 0 "${ON_VFIO[@]}"
         check "d: the same QEMU runs (pid $q)" kill -0 "$q"
+
+        # vfiod restarts under the running domain: the GPU is off the host, so
+        # it connects at once, sees the domain running and takes nothing.
+        mark=$(jmark)
+        kill -TERM "$vfiod_pid"
+        check "d: vfiod stops on SIGTERM" vwait exit 30 "$vfiod_pid"
+        wait "$vfiod_pid"
+        start_vfiod
+        jwait 30 --after "$mark" MESSAGE_ID=$ID_LIBVIRT $me VFIOD_DOMAIN=$DOMAIN \
+                "MESSAGE~Connected to libvirt at $URI to follow domain $DOMAIN (running)" &&
+                ok "d: vfiod (pid $vfiod_pid) started again: connected at once, $DOMAIN running" ||
+                not_ok "d: the restarted vfiod connected and sees $DOMAIN running"
+        jwait 30 --after "$mark" $me "MESSAGE~Status: $GPU lent to $DOMAIN" &&
+                ok "d: its status: lent to $DOMAIN" || not_ok "d: the restarted vfiod's status: lent to $DOMAIN"
+        check "d: the GPU still on vfio-pci, the same QEMU runs" \
+                eval 'vwait sysfs 0 "${ON_VFIO[@]}" && kill -0 "$q"'
+        handoffs "$mark" 0 "d: the restarted vfiod started no handoff"
 
         mark=$(jmark)
         check "d: virsh destroy $DOMAIN" real timeout 60 virsh -q -c "$URI" destroy $DOMAIN
