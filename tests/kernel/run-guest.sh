@@ -35,7 +35,7 @@ timeout --foreground -k 5 "$deadline" qemu-system-x86_64 \
         -device ich9-intel-hda,bus=rp1,addr=0x0.1 \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -kernel "$kernel" -initrd "$initrd" \
-        -append "console=ttyS0 quiet loglevel=3 intel_iommu=on panic=-1 vfiod.dir=$top vfiod.build=$build vfiod.script=$script" \
+        -append "console=ttyS0 quiet loglevel=3 intel_iommu=on panic=-1 modprobe.blacklist=kvm,kvm_amd,kvm_intel vfiod.dir=$top vfiod.build=$build vfiod.script=$script" \
         </dev/null 2>&1 | tr -d '\r' | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
 set -e

@@ -145,21 +145,42 @@ if [ -n "${VFIOD_GUEST_OVERLAY:-}" ]; then
 fi
 
 # ---- The guest ----
-append="console=ttyS0 intel_iommu=on panic=-1 systemd.unit=vfiod-test.target systemd.firstboot=0"
+# nokaslr: a hung guest's vCPU addresses are System.map's (guest-cpus.py).
+# No kvm modules: TCG's "max" CPU has SVM, so the guest loaded kvm_amd, and
+# libvirtd's first QEMU (its capability probe, accel=kvm:tcg, run by the
+# first virsh call) ran a nested KVM guest on emulated SVM. That fits the
+# rare hang of the whole guest at the first virsh call (both vCPUs busy,
+# nothing printed, `timeout 180 virsh define` never returning). Taking svm
+# out of -cpu instead broke the guest's static binaries.
+append="console=ttyS0 intel_iommu=on panic=-1 nokaslr modprobe.blacklist=kvm,kvm_amd,kvm_intel"
+append+=" systemd.unit=vfiod-test.target systemd.firstboot=0"
 if [ "${VFIOD_GUEST_DEBUG:-0}" = 1 ]; then
         append+=" loglevel=6 systemd.show_status=yes"
 else
         append+=" quiet loglevel=3 systemd.show_status=error"
 fi
-append+=" vfiod.stage=$stage vfiod.dir=$top vfiod.build=$build vfiod.script=$script"
-
 # The guest gets at most this long; a hang fails the test instead of CI.
 deadline=${VFIOD_GUEST_TIMEOUT:-600}
+append+=" vfiod.stage=$stage vfiod.dir=$top vfiod.build=$build vfiod.script=$script vfiod.deadline=$deadline"
+
+# Shortly before the deadline, where the vCPUs are (a watchdog timer, not a
+# wait for anything): a guest whose own watchdog (systemd-guest-run) said
+# nothing by then is stuck in its kernel or below.
+qmp=$top/$build/guest/qmp-$$.sock
+rm -f "$qmp"
+# Its sleep is killed with it: it holds our stdout, which a reader waits on.
+( trap 'kill $timer 2> /dev/null; exit 0' TERM
+  sleep $((deadline > 60 ? deadline - 25 : deadline / 2)) &
+  timer=$!
+  wait $timer
+  [ -S "$qmp" ] && python3 "$here/guest-cpus.py" "$qmp" "/boot/System.map-$kver" | sed -u 's/^# /run-systemd-guest: /' ) &
+sampler=$!
 start=$SECONDS
 set +e
 timeout --foreground -k 5 "$deadline" qemu-system-x86_64 \
         -machine q35 -accel tcg -cpu max -smp 2 -m 2048 \
         -nographic -no-reboot -nic none -serial mon:stdio -monitor none \
+        -qmp "unix:$qmp,server=on,wait=off" \
         -device intel-iommu,caching-mode=on \
         -device VGA,bus=pcie.0,addr=0x10 \
         -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x1c,chassis=1,port=1 \
@@ -169,6 +190,9 @@ timeout --foreground -k 5 "$deadline" qemu-system-x86_64 \
         -kernel "$kernel" -initrd "$initrd" -append "$append" \
         </dev/null 2>&1 | sed -u 's/\r//g' | tee "$log"
 qemu_rc=${PIPESTATUS[0]}
+kill "$sampler" 2> /dev/null
+wait "$sampler" 2> /dev/null
+rm -f "$qmp"
 set -e
 echo "# run-systemd-guest: guest wall time $((SECONDS - start)) s"
 

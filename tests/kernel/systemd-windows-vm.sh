@@ -83,6 +83,8 @@ ON_HOST=("$GPU=bochs-drm" "$AUDIO=snd_hda_intel" "-/dev/vfio/$GROUP")
 ON_VFIO=("$GPU=vfio-pci" "$AUDIO=vfio-pci" "+/dev/vfio/$GROUP")
 check_show "the GPU is on bochs-drm + snd_hda_intel (udev at boot)" "$VW" sysfs 60 "${ON_HOST[@]}"
 check "vfiod is active" systemctl is-active --quiet vfiod
+# run-systemd-guest.sh keeps KVM out of the guest: libvirtd's probe must use TCG.
+check "no /dev/kvm in the guest (a nested KVM on emulated SVM froze it)" test ! -e /dev/kvm
 # libvirt_mapped: vfiod has libvirt's client library loaded.
 libvirt_mapped() { grep -q 'libvirt\.so' "/proc/$(systemctl show -p MainPID --value vfiod)/maps"; }
 check "the GPU on the host, win shut off: vfiod has not loaded libvirt" eval '! libvirt_mapped'
