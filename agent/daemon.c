@@ -1037,14 +1037,15 @@ static void watch_libvirt_run_dir(Daemon *d) {
                         if (!*parent || stat(parent, &st) >= 0)
                                 break;
                 }
+                const char *above = *parent ? parent : "/";
                 d->inotify_sources[4] = sd_event_source_disable_unref(d->inotify_sources[4]);
-                r = sd_event_add_inotify(d->event, &d->inotify_sources[4], *parent ? parent : "/",
-                                         IN_CREATE | IN_MOVED_TO | IN_ONLYDIR, on_libvirt_run_parent, d);
+                r = sd_event_add_inotify(d->event, &d->inotify_sources[4], above, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR,
+                                         on_libvirt_run_parent, d);
                 if (r < 0) {
-                        log_debug_errno(r, "Not watching %s for %s to appear: %m", *parent ? parent : "/", dir);
+                        log_debug_errno(r, "Not watching %s for %s to appear: %m", above, dir);
                         return;
                 }
-                log_debug("%s does not exist yet: watching %s.", dir, *parent ? parent : "/");
+                log_debug("%s does not exist yet: watching %s.", dir, above);
                 if (stat(dir, &st) < 0)
                         return;  /* not made in between: the parent's event will tell */
         }

@@ -162,7 +162,6 @@ static void on_close(virConnectPtr conn _unused_, int reason, void *opaque) {
                 if (w->release)
                         (void) sd_event_source_set_enabled(w->release, SD_EVENT_ONESHOT);
         }
-        w->state = state_from_runtime_dir(w);
         w->backoff = BACKOFF_MIN;
         (void) schedule_reconnect(w);
         w->handler(w, DOMAIN_CHANGE_DISCONNECTED, "libvirt connection lost", w->userdata);
@@ -225,7 +224,6 @@ static int start_following(DomainWatch *w) {
 
         if (try_connect(w) < 0) {
                 log_warning("libvirt at %s is not reachable (%s): will retry.", w->uri, last_error());
-                w->state = state_from_runtime_dir(w);
                 w->backoff = BACKOFF_MIN;
                 return schedule_reconnect(w);
         }
