@@ -10,10 +10,6 @@
 set -u
 . tests/kernel/lib.sh
 
-DOMAIN=win
-URI=qemu:///system
-J=/run/log/journal
-VW=$B/tests/vfiod-wait
 GPU=$VFIOD_TEST_GPU
 AUDIO=${GPU%.0}.1
 GROUP=$(basename "$(readlink "/sys/bus/pci/devices/$GPU/iommu_group")")
@@ -21,7 +17,6 @@ ON_HOST=("$GPU=bochs-drm" "$AUDIO=snd_hda_intel" "-/dev/vfio/$GROUP")
 ON_VFIO=("$GPU=vfio-pci" "$AUDIO=vfio-pci" "+/dev/vfio/$GROUP")
 out=/run/vfiod-demo.out
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
 say() { echo "DEMO $*"; }
 show() { sed 's/^/DEMO     /' "$@"; }
 step_start=0 step=0

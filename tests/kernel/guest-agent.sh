@@ -7,7 +7,6 @@
 set -u
 . tests/kernel/lib.sh
 export VFIOD_LOG_TARGET=console
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # Waits for a line matching PATTERN in FILE (tail -f follows it with inotify).
 wait_line() { timeout "$3" tail -n +1 -f "$2" | grep -q -m 1 -- "$1"; }
 guest_gpus vfio_iommu_type1

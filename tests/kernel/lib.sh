@@ -3,13 +3,14 @@
 B=${VFIOD_BUILD:-build}
 export VFIOD_RUNTIME_DIR=/run/vfiod VFIOD_MODPROBE_DIR=/run/modprobe.d
 pass=0 fail=0
-# MESSAGE_IDs of agent/event-log.c (units/vfiod.catalog), for the journal checks.
-ID_STARTED=b40732628d4d432fa0d56efde21ee61a
-ID_DONE=5f8ae3a454ad4afc8e403bc0436d225f
-ID_RECOVERY=3ef91aa0538646269bc8626259abbf72
-ID_DOMAIN=737eba2d64e44de29d2c0eca418f1f3a
-ID_LIBVIRT=c2125c845abc43fc82e1bac8a28f97ed
-ID_AGENT=a250cfc7022f4afe885a321a65e0640b
+. tests/message-ids.sh
+# The systemd guest's domain (systemd-guest-init writes it into vfiod.conf),
+# its journal, and the waiter for events with deadlines.
+DOMAIN=win
+URI=qemu:///system
+J=/run/log/journal
+VW=$B/tests/vfiod-wait
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
 ok() { echo "ok - $*"; pass=$((pass + 1)); }
 not_ok() { echo "not ok - $*"; fail=$((fail + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }

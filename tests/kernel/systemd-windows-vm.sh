@@ -20,14 +20,9 @@
 set -u
 . tests/kernel/lib.sh
 
-DOMAIN=win
-URI=qemu:///system
-J=/run/log/journal
-VW=$B/tests/vfiod-wait
 ME=_SYSTEMD_UNIT=vfiod.service
 out=/run/vfiod-test.out
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
 check_show() { # WHAT CMD...: check; on failure show CMD's output
         local what=$1; shift
         if "$@" > "$out" 2>&1; then ok "$what"; else not_ok "$what"; sed 's/^/#   /' "$out"; return 1; fi

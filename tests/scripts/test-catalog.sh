@@ -1,6 +1,7 @@
 #!/bin/bash
 # units/vfiod.catalog: journalctl accepts it, and it explains every
-# MESSAGE_ID that agent/event-log.c sends, with a subject each.
+# MESSAGE_ID that agent/event-log.c sends, with a subject each; the tests'
+# copy of the IDs (tests/message-ids.sh) is among them.
 #   test-catalog.sh BUILD
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,6 +22,18 @@ for id in $ids; do
                 echo "ok - $id: $(grep "^$id" "$root/list" | cut -d' ' -f2-)"
         else
                 echo "not ok - $id has no catalog entry"; fail=1
+        fi
+done
+# The tests that read the journal take their IDs from tests/message-ids.sh.
+. "$top/tests/message-ids.sh"
+for pair in ID_STARTED=HANDOFF_STARTED ID_DONE=HANDOFF_DONE ID_RECOVERY=RECOVERY ID_DOMAIN=DOMAIN \
+            ID_LIBVIRT=LIBVIRT ID_AGENT=AGENT; do
+        v=${pair%=*} event=EVENT_${pair#*=}
+        want=$(sed -n "s/^ *\[$event\] = \"\([0-9a-f]\{32\}\)\",\$/\1/p" "$top/agent/event-log.c")
+        if [ -n "$want" ] && [ "${!v}" = "$want" ]; then
+                echo "ok - tests/message-ids.sh: $v is $event's"
+        else
+                echo "not ok - tests/message-ids.sh: $v=${!v}, agent/event-log.c's $event is ${want:-missing}"; fail=1
         fi
 done
 # journalctl -x fills in the fields of an entry: the text names them.
