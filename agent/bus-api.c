@@ -12,6 +12,7 @@
 #include "config.h"
 #include "domain-watch.h"
 #include "gpu.h"
+#include "holder-scan.h"
 #include "holders.h"
 #include "log.h"
 #include "strv.h"
@@ -27,7 +28,13 @@ struct BusApi {
         Daemon *daemon;
         char *gpu_path;
         void *in_flight;  /* the Pending of the request the daemon runs */
+        HolderScan *scan; /* Holders and GetHolders(), off the loop */
 };
+
+/* Any number of clients asking cost at most a scan of /proc a second. */
+#define HOLDERS_MAX_AGE_USEC (1 * USEC_PER_SEC)
+/* A scan that takes longer is stuck on a process the kernel holds. */
+#define HOLDERS_SCAN_DEADLINE_USEC (10 * USEC_PER_SEC)
 
 /* A method call waiting for its request to complete. */
 typedef struct Pending {
@@ -185,12 +192,24 @@ static int run_vm_stop(sd_bus_message *m, void *userdata, sd_bus_error *e) {
                 BusApi *a = userdata;                                                                   \
                 return bus_authorize(m, action, daemon_config(a->daemon)->group, run, a, e);            \
         }
-AUTHORIZED(method_to_vfio, "org.vfiod1.handoff", run_to_vfio)
-AUTHORIZED(method_to_host, "org.vfiod1.handoff", run_to_host)
+/* A drain signals other users' processes: its own action, for admins only;
+ * [Access] Group= does not grant it. */
+#define AUTHORIZED_DRAIN(name, action, run)                                                             \
+        static int name(sd_bus_message *m, void *userdata, sd_bus_error *e) {                           \
+                BusApi *a = userdata;                                                                   \
+                int drain = 0, r = sd_bus_message_read(m, "b", &drain);                                 \
+                if (r < 0 || (r = sd_bus_message_rewind(m, true)) < 0)                                  \
+                        return r;                                                                       \
+                if (drain)                                                                              \
+                        return bus_authorize(m, "org.vfiod1.drain", NULL, run, a, e);                   \
+                return bus_authorize(m, action, daemon_config(a->daemon)->group, run, a, e);            \
+        }
+AUTHORIZED_DRAIN(method_to_vfio, "org.vfiod1.handoff", run_to_vfio)
+AUTHORIZED_DRAIN(method_to_host, "org.vfiod1.handoff", run_to_host)
 AUTHORIZED(method_force_host, "org.vfiod1.handoff", run_force_host)
-AUTHORIZED(method_vm_start, "org.vfiod1.vm", run_vm_start)
+AUTHORIZED_DRAIN(method_vm_start, "org.vfiod1.vm", run_vm_start)
 AUTHORIZED(method_vm_stop, "org.vfiod1.vm", run_vm_stop)
-AUTHORIZED(method_vm_prepare, "org.vfiod1.handoff", run_vm_prepare)
+AUTHORIZED_DRAIN(method_vm_prepare, "org.vfiod1.handoff", run_vm_prepare)
 
 /* ---- Gpu ---- */
 
@@ -200,6 +219,19 @@ static const char *owner_string(BusApi *a) {
         if (o == OWNER_VFIO && w && domain_watch_state(w) == DOMAIN_ACTIVE)
                 return daemon_config(a->daemon)->domain;
         return gpu_owner_to_string(o);
+}
+
+/* pid, user, command, node, how (fd, mapping, kernel), fix (the kernel's: what releases it). */
+#define HOLDER_SIGNATURE "(usssss)"
+
+static int append_holders(sd_bus_message *reply, const HolderList *l) {
+        int r = sd_bus_message_open_container(reply, 'a', HOLDER_SIGNATURE);
+        for (size_t i = 0; r >= 0 && i < l->n; i++) {
+                const Holder *h = &l->items[i];
+                r = sd_bus_message_append(reply, HOLDER_SIGNATURE, (uint32_t) h->pid, h->user, h->comm, h->node,
+                                          hold_how_to_string(h->how), strempty(h->fix));
+        }
+        return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
 static int gpu_property(sd_bus *bus _unused_, const char *path _unused_, const char *iface _unused_,
@@ -237,17 +269,47 @@ static int gpu_property(sd_bus *bus _unused_, const char *path _unused_, const c
                 }
                 return sd_bus_message_close_container(reply);
         }
-        /* Holders: looked up when asked, never kept (a process may be gone). */
-        _cleanup_strv_free_ char **nodes = NULL;
-        HolderList l = {};
-        if (gpu_device_nodes(g, &nodes) >= 0)
-                (void) holders_scan("/proc", nodes, &l);
-        r = sd_bus_message_open_container(reply, 'a', "(usss)");
-        for (size_t i = 0; r >= 0 && i < l.n; i++)
-                r = sd_bus_message_append(reply, "(usss)", (uint32_t) l.items[i].pid, l.items[i].user, l.items[i].comm,
-                                          l.items[i].node);
-        holder_list_done(&l);
-        return r < 0 ? r : sd_bus_message_close_container(reply);
+        /* Holders: the last scan's; a read of an older one starts a new scan,
+         * whose result, if it differs, is announced (invalidation). */
+        if (!holder_scan_cached(a->scan, HOLDERS_MAX_AGE_USEC))
+                (void) holder_scan_request(a->scan, g, HOLDERS_MAX_AGE_USEC, NULL, NULL);
+        return append_holders(reply, holder_scan_last(a->scan));
+}
+
+static void on_holders(int error, const HolderList *l, void *userdata) {
+        sd_bus_message *call = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r = error;
+
+        if (r >= 0 && (r = sd_bus_message_new_method_return(call, &reply)) >= 0 && (r = append_holders(reply, l)) >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                (void) sd_bus_error_setf(&e, error == -ETIMEDOUT ? SD_BUS_ERROR_TIMEOUT : SD_BUS_ERROR_FAILED,
+                                         "Cannot tell who uses the GPU: %s",
+                                         error == -ETIMEDOUT ? "the scan of /proc did not finish (a process stuck in the kernel?)"
+                                                             : strerror(-r));
+                (void) sd_bus_reply_method_error(call, &e);
+        }
+        sd_bus_message_unref(call);
+}
+
+static int method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *e) {
+        BusApi *a = userdata;
+        sd_bus_message_ref(m);
+        int r = holder_scan_request(a->scan, daemon_gpu(a->daemon), HOLDERS_MAX_AGE_USEC, on_holders, m);
+        if (r < 0) {
+                sd_bus_message_unref(m);
+                return sd_bus_error_setf(e, r == -ETIMEDOUT ? SD_BUS_ERROR_TIMEOUT : SD_BUS_ERROR_FAILED,
+                                         "Cannot tell who uses the GPU: %s",
+                                         r == -ETIMEDOUT ? "an earlier scan of /proc is stuck" : strerror(-r));
+        }
+        return 1;
+}
+
+static void on_holders_changed(void *userdata) {
+        BusApi *a = userdata;
+        (void) sd_bus_emit_properties_changed(a->bus, a->gpu_path, "org.vfiod1.Gpu", "Holders", NULL);
 }
 
 static const sd_bus_vtable gpu_vtable[] = {
@@ -257,7 +319,7 @@ static const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_PROPERTY("Status", "s", gpu_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("IommuGroup", "i", gpu_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Functions", "a(sssss)", gpu_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-        SD_BUS_PROPERTY("Holders", "a(usss)", gpu_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+        SD_BUS_PROPERTY("Holders", "a" HOLDER_SIGNATURE, gpu_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("LastError", "s", gpu_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Vm", "o", gpu_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_NAMES("ToVfio", "b", SD_BUS_PARAM(drain), "s", SD_BUS_PARAM(message), method_to_vfio,
@@ -265,6 +327,8 @@ static const sd_bus_vtable gpu_vtable[] = {
         SD_BUS_METHOD_WITH_NAMES("ToHost", "b", SD_BUS_PARAM(drain), "s", SD_BUS_PARAM(message), method_to_host,
                                  SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("ForceHost", "", "s", method_force_host, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_NAMES("GetHolders", "", /* no arguments */, "a" HOLDER_SIGNATURE, SD_BUS_PARAM(holders),
+                                 method_get_holders, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_NAMES("Progress", "s", SD_BUS_PARAM(step), 0),
         SD_BUS_VTABLE_END
 };
@@ -364,6 +428,10 @@ int bus_api_new(sd_event *event, Daemon *d, BusApi **ret) {
                 if (*c == ':' || *c == '.')
                         *c = '_';
 
+        if ((r = holder_scan_new(event, HOLDERS_SCAN_DEADLINE_USEC, &a->scan)) < 0)
+                return log_oom();
+        holder_scan_set_changed(a->scan, on_holders_changed, a);
+
         r = sd_bus_open_system(&a->bus);
         if (r < 0) {
                 log_warning_errno(r, "No D-Bus system bus (%m): running without the API; recovery still works.");
@@ -404,6 +472,8 @@ BusApi *bus_api_free(BusApi *a) {
                 sd_bus_message_unref(p->call);
                 free(p);
         }
+        /* Its waiters are answered (an error) while the bus is still there. */
+        holder_scan_free(a->scan);
         sd_bus_flush_close_unref(a->bus);
         free(a->gpu_path);
         free(a);

@@ -10,6 +10,7 @@
 #include "bus-api.h"
 #include "ctl.h"
 #include "domain-xml.h"
+#include "holders.h"
 #include "libvirt-dl.h"
 #include "log.h"
 
@@ -17,18 +18,12 @@ typedef struct FunctionView {
         char *address, *role, *class, *ids, *driver;
 } FunctionView;
 
-typedef struct HolderView {
-        uint32_t pid;
-        char *user, *command, *node;
-} HolderView;
-
 typedef struct StatusView {
         char *address, *owner, *status, *last_error;
         int iommu_group;
         FunctionView *functions;
         size_t n_functions;
-        HolderView *holders;
-        size_t n_holders;
+        HolderList holders;
         char *vm_name, *vm_state;
 } StatusView;
 
@@ -42,9 +37,7 @@ static void status_view_done(StatusView *v) {
                 free(f->address), free(f->role), free(f->class), free(f->ids), free(f->driver);
         }
         free(v->functions);
-        for (size_t i = 0; i < v->n_holders; i++)
-                free(v->holders[i].user), free(v->holders[i].command), free(v->holders[i].node);
-        free(v->holders);
+        holder_list_done(&v->holders);
         free(v->vm_name);
         free(v->vm_state);
         *v = (StatusView) {};
@@ -86,15 +79,21 @@ static int status_view_load(sd_bus *bus, const char *gpu, const char *vm, Status
         }
         reply = sd_bus_message_unref(reply);
 
-        if ((r = sd_bus_get_property(bus, BUS_NAME, gpu, "org.vfiod1.Gpu", "Holders", &e, &reply, "a(usss)")) < 0 ||
-            (r = sd_bus_message_enter_container(reply, 'a', "(usss)")) < 0)
-                return log_error_errno(r, "Cannot read Holders: %s", e.message ?: "?");
-        while ((r = sd_bus_message_read(reply, "(usss)", &pid, &a, &b, &c)) > 0) {
-                HolderView *n = realloc(v->holders, (v->n_holders + 1) * sizeof(*n));
+        /* The method, not the property: it waits for a scan at most a second old. */
+        reply = sd_bus_message_unref(reply);
+        if ((r = sd_bus_call_method(bus, BUS_NAME, gpu, "org.vfiod1.Gpu", "GetHolders", &e, &reply, "")) < 0 ||
+            (r = sd_bus_message_enter_container(reply, 'a', "(usssss)")) < 0)
+                return log_error_errno(r, "Cannot read the holders: %s", e.message ?: strerror(-r));
+        while ((r = sd_bus_message_read(reply, "(usssss)", &pid, &a, &b, &c, &d, &f)) > 0) {
+                Holder *n = realloc(v->holders.items, (v->holders.n + 1) * sizeof(*n));
                 if (!n)
                         return log_oom();
-                v->holders = n;
-                n[v->n_holders++] = (HolderView) { pid, strdup(a), strdup(b), strdup(c) };
+                v->holders.items = n;
+                /* What a holder is comes from vfiod; an unknown "how" is shown as the kernel's. */
+                HoldHow how = hold_how_from_string(d);
+                n[v->holders.n++] = (Holder) { .pid = pid, .user = strdup(a), .comm = strdup(b), .node = strdup(c),
+                                               .how = how < _HOLD_HOW_MAX ? how : HOLD_KERNEL,
+                                               .fix = *f ? strdup(f) : NULL };
         }
         if (vm && ((r = get_string(bus, vm, "org.vfiod1.Vm", "Name", &v->vm_name)) < 0 ||
                    (r = get_string(bus, vm, "org.vfiod1.Vm", "State", &v->vm_state)) < 0))
@@ -152,13 +151,21 @@ static void print_json(FILE *out, const StatusView *v) {
                 fputc('}', out);
         }
         fprintf(out, "],\"holders\":[");
-        for (size_t i = 0; i < v->n_holders; i++) {
-                fprintf(out, "%s{\"pid\":%u,\"user\":", i ? "," : "", v->holders[i].pid);
-                json_string(out, v->holders[i].user);
+        for (size_t i = 0; i < v->holders.n; i++) {
+                const Holder *h = &v->holders.items[i];
+                fprintf(out, "%s{\"pid\":%u,\"user\":", i ? "," : "", (unsigned) h->pid);
+                json_string(out, h->user);
                 fprintf(out, ",\"command\":");
-                json_string(out, v->holders[i].command);
+                json_string(out, h->comm);
                 fprintf(out, ",\"node\":");
-                json_string(out, v->holders[i].node);
+                json_string(out, h->node);
+                fprintf(out, ",\"how\":");
+                json_string(out, hold_how_to_string(h->how));
+                fprintf(out, ",\"fix\":");
+                if (h->fix)
+                        json_string(out, h->fix);
+                else
+                        fputs("null", out);
                 fputc('}', out);
         }
         fprintf(out, "],\"last_error\":");
@@ -219,11 +226,7 @@ static void print_table(FILE *out, const StatusView *v) {
                 fprintf(out, "  %s  %-6s %-13s %s  %s\n", f->address, f->role, class_label(f->class), f->ids,
                        *f->driver ? f->driver : "(no driver)");
         }
-        if (v->n_holders == 0)
-                fprintf(out, "Holders:      none\n");
-        for (size_t i = 0; i < v->n_holders; i++)
-                fprintf(out, "%s%u %s (user %s) on %s\n", i == 0 ? "Holders:      " : "              ", v->holders[i].pid,
-                       v->holders[i].command, v->holders[i].user, v->holders[i].node);
+        holders_print(out, &v->holders);
         if (*v->last_error)
                 fprintf(out, "Last error:   %s\n", v->last_error);
 }

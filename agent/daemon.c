@@ -415,6 +415,19 @@ static void follow_domain(Daemon *d) {
                 domain_watch_follow(d->domain, false, "the GPU is on the host and the domain shut off");
 }
 
+/* Who has the VM's nodes (/dev/vfio/N, the functions' vfio cdevs) open: a
+ * QEMU keeps its fds, so fds are enough, and unlike maps they can be read on
+ * the loop (reading maps waits for the process's mmap lock). */
+static int vm_holders(const Gpu *g, HolderList *ret) {
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        int r = gpu_device_nodes(g, 1u << NODE_VFIO, &nodes);
+        if (r < 0)
+                return r;
+        if ((r = holders_scan_fds("/proc", &nodes, ret)) < 0)
+                return r;
+        return ret->n > 0;
+}
+
 static void reconcile(Daemon *d) {
         Gpu *g = d->gpu;
         size_t vfio = 0, host = 0, none = 0, n = 0;
@@ -510,11 +523,9 @@ static void reconcile(Daemon *d) {
         }
 
         /* The domain does not run and the GPU is (partly) on vfio-pci. */
-        char node[64];
         HolderList holders = {};
-        snprintf(node, sizeof(node), "/dev/vfio/%d", g->iommu_group);
         unwatch_holders(d);
-        if (g->iommu_group >= 0 && holders_scan("/proc", (char *[]) { node, NULL }, &holders) >= 0 && holders.n > 0) {
+        if (vm_holders(g, &holders) > 0) {
                 _cleanup_free_ char *who = holders_format(&holders);
                 watch_holders(d, &holders);
                 holder_list_done(&holders);

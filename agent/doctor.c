@@ -522,10 +522,16 @@ static bool is_desktop(const char *comm) {
         return false;
 }
 
+static bool is_dri_node(const char *path) {
+        const char *p = startswith(path, dev_dir());
+        return p && startswith(p, "/dri/");
+}
+
 static int check_display(Doctor *d) {
         char boot[PCI_ADDRESS_STRLEN] = "";
         _cleanup_free_ char *boot_syspath = NULL, *igpu_node = NULL, *users = NULL, *fix = NULL, *proc = NULL;
-        _cleanup_strv_free_ char **nodes = NULL, **dri = calloc(1, sizeof(char *));
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        _cleanup_strv_free_ char **dri = calloc(1, sizeof(char *));
         const char *display_fix = "set the iGPU as primary display in firmware, plug monitors into it";
         HolderList holders = {};
         int r;
@@ -547,10 +553,10 @@ static int check_display(Doctor *d) {
                 return r;
 
         /* Only the GPU's DRM nodes: a desktop on them holds the GPU for good. */
-        if ((r = gpu_device_nodes(d->gpu, &nodes)) < 0)
+        if ((r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0)
                 return r;
-        STRV_FOREACH(n, nodes)
-                if (startswith(*n, "/dev/dri/") && strv_extend(&dri, *n) < 0)
+        for (size_t i = 0; i < nodes.n; i++)
+                if (is_dri_node(nodes.items[i].path) && strv_extend(&dri, nodes.items[i].path) < 0)
                         return -ENOMEM;
         qsort(dri, strv_length(dri), sizeof(char *), cmp_strp);
         if (!dri[0])
@@ -558,7 +564,14 @@ static int check_display(Doctor *d) {
 
         if (!(proc = arg_root ? root_path(d, "/proc") : strdup("/proc")))
                 return -ENOMEM;
-        r = holders_scan(proc, dri, &holders);
+        size_t k = 0;
+        for (size_t i = 0; i < nodes.n; i++)
+                if (is_dri_node(nodes.items[i].path))
+                        nodes.items[k++] = nodes.items[i];
+                else
+                        free(nodes.items[i].path);
+        nodes.n = k;
+        r = holders_scan(proc, &nodes, &holders);
         if (r < 0)
                 return log_error_errno(r, "Failed to look for processes using %s: %m", dri[0]);
 
@@ -575,13 +588,16 @@ static int check_display(Doctor *d) {
         }
 
         if (boot_syspath) {
-                _cleanup_strv_free_ char **inodes = NULL;
+                _cleanup_device_nodes_ DeviceNodeList inodes = {};
                 PciFunction f = { .syspath = boot_syspath, .role = ROLE_GPU };
                 Gpu igpu = { .functions = &f, .n_functions = 1, .iommu_group = -1 };
-                if (gpu_device_nodes(&igpu, &inodes) >= 0)
-                        STRV_FOREACH(n, inodes)
-                                if (startswith(*n, "/dev/dri/card") && !igpu_node && !(igpu_node = strdup(*n)))
+                if (gpu_device_nodes(&igpu, 1u << NODE_FUNCTION, &inodes) >= 0)
+                        for (size_t i = 0; i < inodes.n; i++) {
+                                const char *base = strrchr(inodes.items[i].path, '/');
+                                if (is_dri_node(inodes.items[i].path) && base && startswith(base, "/card") &&
+                                    !igpu_node && !(igpu_node = strdup(inodes.items[i].path)))
                                         return -ENOMEM;
+                        }
         }
         if (desktop)
                 fix = strf("run the desktop on the iGPU only: WLR_DRM_DEVICES=%s for sway and other wlroots compositors, "

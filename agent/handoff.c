@@ -122,6 +122,26 @@ static int wait_driver(Handoff *h, DriverWait *w, usec_t timeout) {
         return device_watch_wait(h->watch, driver_reached, w, now_usec() + timeout);
 }
 
+/* The GPU's holders that keep f's current driver from letting go: for
+ * vfio-pci the VM's nodes, for a host driver the functions' nodes, the
+ * driver's shared ones and the kernel's users. -EUSERS, named in the message. */
+static int holders_recheck(Handoff *h, const PciFunction *f) {
+        bool vfio = streq_ptr(f->driver, VFIO_DRIVER);
+        HolderList l = {};
+        int r = gpu_holders(h->gpu, "/proc", vfio ? 1u << NODE_VFIO : (1u << NODE_FUNCTION) | (1u << NODE_SHARED),
+                            !vfio, &l);
+        if (r < 0) {
+                set_message(h, "Cannot tell who uses %s: %s", f->address_str, strerror(-r));
+                return r;
+        }
+        if (l.n == 0)
+                return 0;
+        _cleanup_free_ char *who = holders_format(&l);
+        set_message(h, "%s came into use before %s's unbind: %s", h->gpu->address_str, f->address_str, strna(who));
+        holder_list_done(&l);
+        return -EUSERS;
+}
+
 /* Moves one function. target: override it to this driver (vfio-pci); NULL
  * clears the override and binds bind_to, or lets the kernel choose. */
 static int function_move(Handoff *h, PciFunction *f, const char *target, const char *bind_to) {
@@ -147,6 +167,10 @@ static int function_move(Handoff *h, PciFunction *f, const char *target, const c
                 return 0;
 
         if (f->driver) {
+                /* Look again right before the unbind: a driver's remove waits for
+                 * every user (nvidia's never returns once started with one). */
+                if ((r = holders_recheck(h, f)) < 0)
+                        return r;
                 snprintf(path, sizeof(path), SYSFS_PCI "/drivers/%s/unbind", f->driver);
                 r = write_attr(h, f, path, f->address_str, c->unbind_timeout);
                 if (r < 0)
@@ -247,19 +271,22 @@ static bool all_on(Gpu *g, bool vfio) {
         return true;
 }
 
-static HandoffOutcome refuse_held(Handoff *h, char * const *nodes) {
+/* Refuses while anything holds the nodes of the given kinds (and, with
+ * kernel, while the kernel uses the GPU); with drain, first asks the
+ * processes on the functions' own nodes to exit. Nobody else is signalled. */
+static HandoffOutcome refuse_held(Handoff *h, unsigned kinds, bool kernel) {
         HolderList l = {};
-        int r = holders_scan("/proc", nodes, &l);
+        int r = gpu_holders(h->gpu, "/proc", kinds, kernel, &l);
         if (r < 0) {
                 set_message(h, "Cannot tell who uses the GPU: %s", strerror(-r));
                 return HANDOFF_REFUSED_IN_USE;
         }
-        if (l.n > 0 && h->drain) {
-                log_notice("Draining %zu process(es) from the GPU, %.0fs grace.", l.n,
+        if (l.n > 0 && h->drain && l.n > holders_undrainable(&l)) {
+                log_notice("Draining %zu process(es) from the GPU, %.0fs grace.", l.n - holders_undrainable(&l),
                            (double) h->config->drain_grace / USEC_PER_SEC);
                 (void) holders_drain(&l, h->config->drain_grace);
                 holder_list_done(&l);
-                if ((r = holders_scan("/proc", nodes, &l)) < 0) {
+                if ((r = gpu_holders(h->gpu, "/proc", kinds, kernel, &l)) < 0) {
                         set_message(h, "Cannot tell who uses the GPU: %s", strerror(-r));
                         return HANDOFF_REFUSED_IN_USE;
                 }
@@ -268,9 +295,18 @@ static HandoffOutcome refuse_held(Handoff *h, char * const *nodes) {
                 return _HANDOFF_OUTCOME_MAX;
 
         _cleanup_free_ char *who = holders_format(&l);
-        set_message(h, "%s is in use by %s%s", h->gpu->address_str, strna(who),
-                    h->drain ? " (still there after the grace period)." :
-                               ". Close it, or ask with --drain to send it SIGTERM first.");
+        size_t vm = 0, shared = 0, kern = holders_count(&l, HOLD_KERNEL);
+        for (size_t i = 0; i < l.n; i++) {
+                vm += l.items[i].how != HOLD_KERNEL && l.items[i].kind == NODE_VFIO;
+                shared += l.items[i].how != HOLD_KERNEL && l.items[i].kind == NODE_SHARED;
+        }
+        const char *advice =
+                vm > 0 ? " That is a VM's process: stop the VM first (windows-stop, virsh shutdown); vfiod never signals it." :
+                shared > 0 && !h->drain ? " Close them, or stop the programs on the driver's shared nodes; --drain does not signal those." :
+                kern == l.n ? "" :
+                h->drain ? " (still there after the grace period; the VM's and the shared nodes' users are never signalled)." :
+                           " Close it, or ask with --drain to send it SIGTERM first.";
+        set_message(h, "%s is in use by %s.%s", h->gpu->address_str, strna(who), advice);
         holder_list_done(&l);
         return HANDOFF_REFUSED_IN_USE;
 }
@@ -351,13 +387,17 @@ static HandoffOutcome rollback(Handoff *h, HandoffOutcome failed, const char *wh
         }
         (void) handoff_state_remove(g->address_str);
         set_message(h, "%s; rolled back, every function is on its driver again.", strna(reason));
-        return HANDOFF_ROLLED_BACK;
+        return failed == HANDOFF_REFUSED_IN_USE ? HANDOFF_REFUSED_IN_USE : HANDOFF_ROLLED_BACK;
 }
 
 static HandoffOutcome fail_reason(Handoff *h, int r, PciFunction *f, const char *step, char *buf, size_t size) {
         if (r == -ETIME || r == -EDEADLK) {
                 snprintf(buf, size, "%s", h->message);
                 return HANDOFF_STUCK;
+        }
+        if (r == -EUSERS) {
+                snprintf(buf, size, "%s", h->message);  /* the holder that appeared, named */
+                return HANDOFF_REFUSED_IN_USE;
         }
         if (r == -ENODEV)
                 snprintf(buf, size, "%s vanished during %s", f ? f->address_str : h->gpu->address_str, step);
@@ -391,12 +431,6 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
                 return HANDOFF_REFUSED_CONFIG;
         }
 
-        _cleanup_strv_free_ char **nodes = NULL;
-        if ((r = gpu_device_nodes(g, &nodes)) < 0) {
-                set_message(h, "Cannot list the GPU's device nodes: %s", strerror(-r));
-                return HANDOFF_REFUSED_CONFIG;
-        }
-
         log_info("Handing %s to " VFIO_DRIVER ".", g->address_str);
         progress(h, "handing %s to " VFIO_DRIVER, g->address_str);
         r = record_originals(h);
@@ -410,7 +444,7 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
         if (r < 0)
                 return rollback(h, HANDOFF_ROLLED_BACK, "a service holding the GPU did not stop");
 
-        if ((o = refuse_held(h, nodes)) != _HANDOFF_OUTCOME_MAX) {
+        if ((o = refuse_held(h, (1u << NODE_FUNCTION) | (1u << NODE_SHARED), true)) != _HANDOFF_OUTCOME_MAX) {
                 _cleanup_free_ char *msg = strdup(h->message);
                 (void) services_start(h->state.services, c->bind_timeout);
                 (void) handoff_state_remove(g->address_str);
@@ -483,13 +517,10 @@ HandoffOutcome handoff_to_host(Handoff *h) {
                 return HANDOFF_NOTHING_TO_DO;
         }
 
-        /* Only the VM's own QEMU may hold /dev/vfio/N: never take it from under a VM. */
-        if (g->iommu_group >= 0) {
-                char node[64];
-                snprintf(node, sizeof(node), "/dev/vfio/%d", g->iommu_group);
-                if ((o = refuse_held(h, (char *[]) { node, NULL })) != _HANDOFF_OUTCOME_MAX)
-                        return o;
-        }
+        /* Only the VM's own QEMU may hold /dev/vfio/N or a function's vfio cdev:
+         * never take the GPU from under a VM, and never signal it. */
+        if ((o = refuse_held(h, 1u << NODE_VFIO, false)) != _HANDOFF_OUTCOME_MAX)
+                return o;
 
         r = handoff_state_load(g->address_str, &h->state);
         if (r < 0 && r != -ENOENT)
@@ -514,7 +545,9 @@ HandoffOutcome handoff_to_host(Handoff *h) {
                         o = fail_reason(h, r, fs[i], "the give-back", why, sizeof(why));
                         if (o == HANDOFF_STUCK)
                                 return o;
-                        return back_to_vfio(h, fs, i + 1, why);
+                        HandoffOutcome b = back_to_vfio(h, fs, i + 1, why);
+                        /* The VM's process opened the group meanwhile: nothing was taken from it. */
+                        return b == HANDOFF_ROLLED_BACK && o == HANDOFF_REFUSED_IN_USE ? o : b;
                 }
         }
 

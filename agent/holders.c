@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <fcntl.h>
 
 #include "fileio.h"
 #include "log.h"
@@ -23,6 +25,7 @@ void holder_list_done(HolderList *l) {
                 free(l->items[i].user);
                 free(l->items[i].comm);
                 free(l->items[i].node);
+                free(l->items[i].fix);
         }
         free(l->items);
         *l = (HolderList) {};
@@ -63,22 +66,59 @@ bool process_alive(pid_t pid) {
         return pid > 0 && process_state(pid, &state) >= 0 && state != 'Z' && state != 'X';
 }
 
-typedef struct NodeId {
-        dev_t dev, rdev;
-        ino_t ino;
-        bool chr;
-        const char *path;
-} NodeId;
-
-static bool node_matches(const NodeId *n, const struct stat *st) {
-        if (n->chr && S_ISCHR(st->st_mode))
-                return st->st_rdev == n->rdev;
-        return st->st_dev == n->dev && st->st_ino == n->ino;
+const char *hold_how_to_string(HoldHow h) {
+        static const char *table[_HOLD_HOW_MAX] = {
+                [HOLD_FD] = "fd",
+                [HOLD_MAPPING] = "mapping",
+                [HOLD_KERNEL] = "kernel",
+        };
+        return h < _HOLD_HOW_MAX ? table[h] : NULL;
 }
 
-static int holder_add(HolderList *l, const char *proc_root, pid_t pid, const char *node) {
+HoldHow hold_how_from_string(const char *s) {
+        for (HoldHow h = 0; h < _HOLD_HOW_MAX; h++)
+                if (streq_ptr(s, hold_how_to_string(h)))
+                        return h;
+        return _HOLD_HOW_MAX;
+}
+
+char *printable_name(const char *s) {
+        size_t n = strlen(s);
+        char *out = malloc(n * 4 + 1), *p = out;
+        if (!out)
+                return NULL;
+        /* A process picks its own name: nothing of it may reach a terminal, D-Bus or JSON raw. */
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+                if (*c < 0x20 || *c >= 0x7f || *c == '\\')
+                        p += sprintf(p, "\\x%02x", *c);
+                else
+                        *p++ = (char) *c;
+        *p = 0;
+        return out;
+}
+
+int proc_maps_line(const char *line, unsigned *ret_major, unsigned *ret_minor, unsigned long *ret_inode) {
+        /* "7f..-7f.. rw-s 00000000 00:05 1033 /dev/dri/card1": the file's device and inode. */
+        unsigned major, minor;
+        unsigned long inode;
+        if (sscanf(line, "%*x-%*x %*s %*x %x:%x %lu", &major, &minor, &inode) != 3)
+                return -EINVAL;
+        *ret_major = major;
+        *ret_minor = minor;
+        *ret_inode = inode;
+        return 0;
+}
+
+static int holder_add(HolderList *l, const char *proc_root, pid_t pid, const DeviceNode *node, HoldHow how) {
         _cleanup_free_ char *p = NULL, *status = NULL, *comm = NULL;
         uid_t uid = 0;
+
+        for (size_t i = 0; i < l->n; i++)
+                if (l->items[i].pid == pid && streq(l->items[i].node, node->path)) {
+                        if (how < l->items[i].how)
+                                l->items[i].how = how;
+                        return 0;
+                }
 
         if (asprintf(&p, "%s/%d/status", proc_root, pid) < 0)
                 return -ENOMEM;
@@ -96,32 +136,98 @@ static int holder_add(HolderList *l, const char *proc_root, pid_t pid, const cha
         l->items = t;
 
         Holder *h = &l->items[l->n];
-        *h = (Holder) { .pid = pid, .uid = uid, .comm = TAKE_PTR(comm), .node = strdup(node) };
+        *h = (Holder) { .pid = pid, .uid = uid, .comm = printable_name(comm), .node = strdup(node->path),
+                        .how = how, .kind = node->kind };
         struct passwd *pw = getpwuid(uid);
         if (pw)
-                h->user = strdup(pw->pw_name);
+                h->user = printable_name(pw->pw_name);
         else if (asprintf(&h->user, "%u", (unsigned) uid) < 0)
                 h->user = NULL;
         l->n++;
-        return h->node && h->user ? 0 : -ENOMEM;
+        return h->node && h->user && h->comm ? 0 : -ENOMEM;
 }
 
-int holders_scan(const char *proc_root, char * const *nodes, HolderList *ret) {
-        _cleanup_free_ NodeId *ids = calloc(strv_length(nodes) + 1, sizeof(NodeId));
-        size_t n_ids = 0;
+static const DeviceNode *node_by_devnum(const DeviceNodeList *nodes, dev_t rdev, bool block) {
+        for (size_t i = 0; i < nodes->n; i++)
+                if (nodes->items[i].devnum != 0 && nodes->items[i].devnum == rdev && nodes->items[i].block == block)
+                        return &nodes->items[i];
+        return NULL;
+}
+
+static const DeviceNode *node_by_inode(const DeviceNodeList *nodes, dev_t dev, ino_t ino) {
+        for (size_t i = 0; i < nodes->n; i++)
+                if (nodes->items[i].st_ino != 0 && nodes->items[i].st_dev == dev && nodes->items[i].st_ino == ino)
+                        return &nodes->items[i];
+        return NULL;
+}
+
+static int scan_fds(const char *proc_root, pid_t pid, const DeviceNodeList *nodes, const char *devp, HolderList *l) {
+        char fddir[PATH_MAX];
+        int r;
+
+        snprintf(fddir, sizeof(fddir), "%s/%d/fd", proc_root, pid);
+        /* Processes come and go and others' fds need root: skip what we cannot read. */
+        _cleanup_closedir_ DIR *fds = opendir(fddir);
+        if (!fds)
+                return 0;
+
+        size_t devp_len = strlen(devp);
+        struct dirent *fe;
+        while ((fe = readdir(fds))) {
+                char target[PATH_MAX];
+                struct statx stx;
+                if (fe->d_name[0] == '.')
+                        continue;
+                /* The link's text costs nothing; stat() would reach the file's filesystem. */
+                ssize_t k = readlinkat(dirfd(fds), fe->d_name, target, sizeof(target) - 1);
+                if (k <= 0)
+                        continue;
+                target[k] = 0;
+                if (strncmp(target, devp, devp_len) != 0 || target[devp_len] != '/')
+                        continue;
+                if (statx(dirfd(fds), fe->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &stx) < 0)
+                        continue;
+                const DeviceNode *n = NULL;
+                if (S_ISCHR(stx.stx_mode) || S_ISBLK(stx.stx_mode))
+                        n = node_by_devnum(nodes, makedev(stx.stx_rdev_major, stx.stx_rdev_minor), S_ISBLK(stx.stx_mode));
+                else  /* not a device node: only the very file at the node's path (tests' testbeds) */
+                        n = node_by_inode(nodes, makedev(stx.stx_dev_major, stx.stx_dev_minor), stx.stx_ino);
+                if (n && (r = holder_add(l, proc_root, pid, n, HOLD_FD)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int scan_maps(const char *proc_root, pid_t pid, const DeviceNodeList *nodes, HolderList *l) {
+        char path[PATH_MAX];
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        int r;
+
+        snprintf(path, sizeof(path), "%s/%d/maps", proc_root, pid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        while (getline(&line, &size, f) > 0) {
+                unsigned major, minor;
+                unsigned long inode;
+                if (proc_maps_line(line, &major, &minor, &inode) < 0 || inode == 0)
+                        continue;
+                const DeviceNode *n = node_by_inode(nodes, makedev(major, minor), (ino_t) inode);
+                if (n && (r = holder_add(l, proc_root, pid, n, HOLD_MAPPING)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int scan(const char *proc_root, const DeviceNodeList *nodes, bool maps, HolderList *ret) {
         HolderList l = {};
+        bool any_inode = false;
         int r = 0;
 
-        if (!ids)
-                return -ENOMEM;
-        STRV_FOREACH(n, nodes) {
-                struct stat st;
-                if (stat(*n, &st) < 0)
-                        continue;
-                ids[n_ids++] = (NodeId) { .dev = st.st_dev, .ino = st.st_ino, .rdev = st.st_rdev,
-                                          .chr = S_ISCHR(st.st_mode), .path = *n };
-        }
-        if (n_ids == 0) {
+        for (size_t i = 0; i < nodes->n; i++)
+                any_inode = any_inode || nodes->items[i].st_ino != 0;
+        if (nodes->n == 0) {
                 *ret = l;
                 return 0;
         }
@@ -130,35 +236,15 @@ int holders_scan(const char *proc_root, char * const *nodes, HolderList *ret) {
         if (!proc)
                 return -errno;
 
+        const char *devp = dev_dir();
         struct dirent *de;
         while ((de = readdir(proc))) {
                 char *end;
                 long pid = strtol(de->d_name, &end, 10);
                 if (*end || pid <= 0 || pid == getpid())
                         continue;
-
-                char fddir[128];
-                snprintf(fddir, sizeof(fddir), "%s/%ld/fd", proc_root, pid);
-                /* Processes come and go and others' fds need root: skip what we cannot read. */
-                _cleanup_closedir_ DIR *fds = opendir(fddir);
-                if (!fds)
-                        continue;
-
-                struct dirent *fe;
-                const char *found = NULL;
-                while (!found && (fe = readdir(fds))) {
-                        char fdpath[PATH_MAX + 128];
-                        struct stat st;
-                        if (fe->d_name[0] == '.')
-                                continue;
-                        snprintf(fdpath, sizeof(fdpath), "%s/%s", fddir, fe->d_name);
-                        if (stat(fdpath, &st) < 0)
-                                continue;
-                        for (size_t i = 0; i < n_ids && !found; i++)
-                                if (node_matches(&ids[i], &st))
-                                        found = ids[i].path;
-                }
-                if (found && (r = holder_add(&l, proc_root, (pid_t) pid, found)) < 0) {
+                if ((r = scan_fds(proc_root, (pid_t) pid, nodes, devp, &l)) < 0 ||
+                    (maps && any_inode && (r = scan_maps(proc_root, (pid_t) pid, nodes, &l)) < 0)) {
                         holder_list_done(&l);
                         return r;
                 }
@@ -168,20 +254,154 @@ int holders_scan(const char *proc_root, char * const *nodes, HolderList *ret) {
         return 0;
 }
 
+int holders_scan(const char *proc_root, const DeviceNodeList *nodes, HolderList *ret) {
+        return scan(proc_root, nodes, true, ret);
+}
+
+int holders_scan_fds(const char *proc_root, const DeviceNodeList *nodes, HolderList *ret) {
+        return scan(proc_root, nodes, false, ret);
+}
+
+int gpu_holders(const Gpu *g, const char *proc_root, unsigned kinds, bool kernel, HolderList *ret) {
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        HolderList l = {};
+        int r = gpu_device_nodes(g, kinds, &nodes);
+        if (r < 0)
+                return r;
+        if ((r = holders_scan(proc_root, &nodes, &l)) < 0)
+                return r;
+        if (kernel && (r = kernel_holders_scan(g, &nodes, &l)) < 0) {
+                holder_list_done(&l);
+                return r;
+        }
+        *ret = l;
+        return 0;
+}
+
+size_t holders_count(const HolderList *l, HoldHow how) {
+        size_t n = 0;
+        for (size_t i = 0; i < l->n; i++)
+                n += l->items[i].how == how;
+        return n;
+}
+
+size_t holders_undrainable(const HolderList *l) {
+        size_t n = 0;
+        for (size_t i = 0; i < l->n; i++)
+                n += l->items[i].how == HOLD_KERNEL || l->items[i].kind != NODE_FUNCTION;
+        return n;
+}
+
+char *holder_describe(const Holder *h) {
+        char *s = NULL;
+        int r = h->how == HOLD_KERNEL ?
+                asprintf(&s, "%s (kernel) on %s%s%s", h->comm, h->node, h->fix ? ": " : "", strempty(h->fix)) :
+                asprintf(&s, "%d %s (user %s, %s) on %s", h->pid, h->comm, h->user, strna(hold_how_to_string(h->how)),
+                         h->node);
+        return r < 0 ? NULL : s;
+}
+
 char *holders_format(const HolderList *l) {
         size_t size = 0;
         char *buf = NULL;
         FILE *f = open_memstream(&buf, &size);
         if (!f)
                 return NULL;
-        for (size_t i = 0; i < l->n; i++)
-                fprintf(f, "%s%d %s (user %s) on %s", i > 0 ? ", " : "",
-                        l->items[i].pid, l->items[i].comm, l->items[i].user, l->items[i].node);
+        for (size_t i = 0; i < l->n; i++) {
+                _cleanup_free_ char *one = holder_describe(&l->items[i]);
+                fprintf(f, "%s%s", i > 0 ? ", " : "", strna(one));
+        }
         if (fclose(f) != 0) {
                 free(buf);
                 return NULL;
         }
         return buf;
+}
+
+void holders_print(FILE *out, const HolderList *l) {
+        if (l->n == 0)
+                fprintf(out, "Holders:      none\n");
+        for (size_t i = 0; i < l->n; i++) {
+                _cleanup_free_ char *one = holder_describe(&l->items[i]);
+                fprintf(out, "%s%s\n", i == 0 ? "Holders:      " : "              ", strna(one));
+        }
+}
+
+/* Tabs and newlines separate the fields and lines: none may be inside one. */
+static void put_field(FILE *f, const char *s) {
+        fputc('\t', f);
+        for (const char *c = strempty(s); *c; c++)
+                fputc(*c == '\t' || *c == '\n' ? ' ' : *c, f);
+}
+
+int holders_serialize(const HolderList *l, FILE *f) {
+        for (size_t i = 0; i < l->n; i++) {
+                const Holder *h = &l->items[i];
+                fprintf(f, "%d %u %d %d", (int) h->pid, (unsigned) h->uid, (int) h->how, (int) h->kind);
+                put_field(f, h->user);
+                put_field(f, h->comm);
+                put_field(f, h->node);
+                put_field(f, h->fix ?: "-");
+                fputc('\n', f);
+        }
+        return ferror(f) ? -EIO : 0;
+}
+
+static char *take_field(char **p) {
+        char *s = *p, *e = strchr(s, '\t');
+        if (e)
+                *e = 0, *p = e + 1;
+        else
+                *p = s + strlen(s);
+        return strdup(s);
+}
+
+int holders_deserialize(const char *text, HolderList *ret) {
+        _cleanup_free_ char *copy = strdup(text);
+        HolderList l = {};
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                int pid, how, kind, k = 0;
+                unsigned uid;
+                if (sscanf(line, "%d %u %d %d%n", &pid, &uid, &how, &kind, &k) != 4 || line[k] != '\t' ||
+                    how < 0 || how >= _HOLD_HOW_MAX || kind < 0 || kind >= _NODE_KIND_MAX) {
+                        holder_list_done(&l);
+                        return -EBADMSG;
+                }
+                char *p = line + k + 1;
+                Holder *t = realloc(l.items, sizeof(Holder) * (l.n + 1));
+                if (!t) {
+                        holder_list_done(&l);
+                        return -ENOMEM;
+                }
+                l.items = t;
+                Holder *h = &l.items[l.n++];
+                *h = (Holder) { .pid = pid, .uid = uid, .how = how, .kind = kind };
+                h->user = take_field(&p);
+                h->comm = take_field(&p);
+                h->node = take_field(&p);
+                h->fix = take_field(&p);
+                if (h->fix && streq(h->fix, "-"))
+                        h->fix = mfree(h->fix);
+                if (!h->user || !h->comm || !h->node) {
+                        holder_list_done(&l);
+                        return -ENOMEM;
+                }
+        }
+        *ret = l;
+        return 0;
+}
+
+/* A process holding several nodes is listed once per node: signal it once. */
+static bool holder_seen(const HolderList *l, size_t i) {
+        for (size_t j = 0; j < i; j++)
+                if (l->items[j].pid == l->items[i].pid && l->items[j].how != HOLD_KERNEL &&
+                    l->items[j].kind == NODE_FUNCTION)
+                        return true;
+        return false;
 }
 
 int holders_drain(const HolderList *l, usec_t timeout) {
@@ -195,6 +415,10 @@ int holders_drain(const HolderList *l, usec_t timeout) {
         /* A pidfd becomes readable when its process exits: no polling of /proc. */
         for (size_t i = 0; i < l->n; i++) {
                 const Holder *h = &l->items[i];
+                /* Never the VM's QEMU (vfio nodes), never a user of a node every card
+                 * shares, never the kernel: the caller refuses those. */
+                if (h->how == HOLD_KERNEL || h->kind != NODE_FUNCTION || h->pid <= 0 || holder_seen(l, i))
+                        continue;
                 int fd = pidfd_open(h->pid, 0);
                 if (fd < 0 && (errno == ESRCH || !process_alive(h->pid)))
                         continue; /* already gone */
@@ -239,7 +463,8 @@ int holders_drain(const HolderList *l, usec_t timeout) {
                 while (poll(NULL, 0, poll_timeout_ms(deadline)) < 0 && errno == EINTR)
                         ;
                 for (size_t i = 0; i < l->n; i++)
-                        if (process_alive(l->items[i].pid))
+                        if (l->items[i].how != HOLD_KERNEL && l->items[i].kind == NODE_FUNCTION &&
+                            !holder_seen(l, i) && process_alive(l->items[i].pid))
                                 left++;
         }
         return left > 0 ? -ETIMEDOUT : r;

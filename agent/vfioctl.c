@@ -163,7 +163,6 @@ static const char *owner_of(const Gpu *g) {
 }
 
 static int run_status(Gpu *g) {
-        _cleanup_strv_free_ char **nodes = NULL;
         HolderList holders = {};
         char vfio_node[64] = "";
 
@@ -192,17 +191,11 @@ static int run_status(Gpu *g) {
                         printf("Stuck:        %s: %s\n", g->functions[i].address_str, stuck);
         }
 
-        int r = gpu_device_nodes(g, &nodes);
-        if (r >= 0)
-                r = holders_scan("/proc", nodes, &holders);
+        int r = gpu_holders(g, "/proc", NODE_KINDS_ALL, true, &holders);
         if (r < 0)
                 printf("Holders:      unknown (%s)\n", strerror(-r));
-        else if (holders.n == 0)
-                printf("Holders:      none\n");
         else
-                for (size_t i = 0; i < holders.n; i++)
-                        printf("%s%d %s (user %s) on %s\n", i == 0 ? "Holders:      " : "              ",
-                               holders.items[i].pid, holders.items[i].comm, holders.items[i].user, holders.items[i].node);
+                holders_print(stdout, &holders);
         holder_list_done(&holders);
         return EXIT_DONE;
 }

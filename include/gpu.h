@@ -50,9 +50,5 @@ int gpu_refresh(Gpu *g);
 int pci_function_refresh(PciFunction *f);
 bool pci_function_exists(const PciFunction *f);
 
-/* Device nodes through which processes use the GPU: its DRM nodes, the
- * nvidia control nodes when it is on nvidia, and /dev/vfio/N. */
-int gpu_device_nodes(const Gpu *g, char ***ret);
-
 const char *function_role_to_string(FunctionRole r);
 bool pci_class_is_display(unsigned class);

@@ -630,6 +630,11 @@ FakeKernel *fake_kernel_new(const FakeScenario *s) {
         char *p = g_strdup_printf("%s/sys/devices/pci0000:00", k->root);
         mkdir_p(p);
         g_free(p);
+        /* The testbed's nodes are plain files: a holder's fd names them by
+         * their real path, which vfiod takes for its device directory. */
+        p = g_strdup_printf("%s/dev", k->root);
+        setenv("VFIOD_DEV_DIR", p, 1);
+        g_free(p);
         p = g_strdup_printf("%s/dev/vfio", k->root);
         mkdir_p(p);
         g_free(p);

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -188,18 +190,48 @@ static const Holder *find_holder(const HolderList *l, pid_t pid) {
         return NULL;
 }
 
+static void nodes_of(DeviceNodeList *l, char * const *paths) {
+        STRV_FOREACH(p, paths)
+                assert_int_equal(device_node_list_add(l, *p, NODE_FUNCTION, "0000:01:00.0"), 0);
+}
+
+/* ROOT/PID/maps with one line per (dev, inode) of paths. */
+static void fake_maps(const FakeProc *f, pid_t pid, char * const *paths) {
+        _cleanup_free_ char *p = NULL, *text = strdup("");
+        assert_true(asprintf(&p, "%s/%d/maps", f->root, pid) >= 0);
+        unsigned long addr = 0x7f0000000000;
+        STRV_FOREACH(m, paths) {
+                struct stat st;
+                char *t = NULL;
+                assert_int_equal(stat(*m, &st), 0);
+                assert_true(asprintf(&t, "%s%lx-%lx rw-s 00000000 %02x:%02x %lu                      %s\n", text, addr,
+                                     addr + 4096, major(st.st_dev), minor(st.st_dev), (unsigned long) st.st_ino, *m) >= 0);
+                free(text);
+                text = t;
+                addr += 8192;
+        }
+        write_file(p, text);
+}
+
 static void test_holders_scan_fake(void **state) {
         FakeProc *f = *state;
         HolderList l = {};
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
 
         write_file(f->node_a, "a");
         write_file(f->node_b, "b");
         write_file(f->other, "o");
+        _cleanup_free_ char *outside = NULL, *outdir = NULL;
+        assert_true(asprintf(&outdir, "%s.out", f->dir) >= 0);
+        assert_int_equal(mkdir(outdir, 0755), 0);
+        assert_true(asprintf(&outside, "%s/nodeA-link", outdir) >= 0);
+        /* The very inode of node A, at a path outside the node directory. */
+        assert_int_equal(link(f->node_a, outside), 0);
 
         /* Our own pid would be skipped: keep away from it. */
         pid_t base = getpid() < 4000000 ? 4000000 : 3000000;
         pid_t p_root = base + 1, p_user = base + 2, p_other = base + 3, p_nofd = base + 4,
-              p_nocomm = base + 5, p_devnull = base + 6, p_devzero = base + 7;
+              p_nocomm = base + 5, p_outside = base + 6, p_mapped = base + 7, p_both = base + 8, p_evil = base + 9;
 
         fake_process(f, p_root, "Xorg\n", "Name:\tXorg\nUid:\t0\t0\t0\t0\n",
                      (char *[]) { f->other, f->node_a, NULL });
@@ -211,8 +243,16 @@ static void test_holders_scan_fake(void **state) {
         fake_process(f, p_nofd, "nofd\n", "Uid:\t0\n", NULL);
         /* No comm or status (gone half way): still listed, "?" and root. */
         fake_process(f, p_nocomm, NULL, NULL, (char *[]) { f->node_b, NULL });
-        fake_process(f, p_devnull, "devnull\n", "Uid:\t0\n", (char *[]) { "/dev/null", NULL });
-        fake_process(f, p_devzero, "devzero\n", "Uid:\t0\n", (char *[]) { "/dev/zero", NULL });
+        /* An fd whose target is not under the node directory is not even looked at. */
+        fake_process(f, p_outside, "outside\n", "Uid:\t0\n", (char *[]) { outside, NULL });
+        /* Only a mapping: its fd closed. */
+        fake_process(f, p_mapped, "gnome-shell\n", "Uid:\t0\n", (char *[]) { f->other, NULL });
+        fake_maps(f, p_mapped, (char *[]) { f->other, f->node_b, NULL });
+        /* An fd and a mapping of the same node: once, as the fd. */
+        fake_process(f, p_both, "both\n", "Uid:\t0\n", (char *[]) { f->node_a, NULL });
+        fake_maps(f, p_both, (char *[]) { f->node_a, NULL });
+        /* A name made to reach a terminal raw. */
+        fake_process(f, p_evil, "\xff\x1b[2Jx\n", "Uid:\t0\n", (char *[]) { f->node_a, NULL });
         /* Not processes. */
         _cleanup_free_ char *self = NULL, *junk = NULL;
         assert_true(asprintf(&self, "%s/self", f->root) >= 0);
@@ -222,10 +262,12 @@ static void test_holders_scan_fake(void **state) {
 
         _cleanup_free_ char *missing = NULL;
         assert_true(asprintf(&missing, "%s/no-such-node", f->dir) >= 0);
-        char *nodes[] = { missing, f->node_a, f->node_b, "/dev/null", NULL };
+        nodes_of(&nodes, (char *[]) { missing, f->node_a, f->node_b, NULL });
+        assert_int_equal(nodes.n, 3);
 
-        assert_int_equal(holders_scan(f->root, nodes, &l), 0);
-        assert_int_equal(l.n, 4);
+        assert_int_equal(setenv("VFIOD_DEV_DIR", f->dir, 1), 0);
+        assert_int_equal(holders_scan(f->root, &nodes, &l), 0);
+        assert_int_equal(l.n, 6);
 
         const Holder *h = find_holder(&l, p_root);
         assert_non_null(h);
@@ -233,6 +275,8 @@ static void test_holders_scan_fake(void **state) {
         assert_int_equal(h->uid, 0);
         assert_string_equal(h->user, "root");
         assert_string_equal(h->node, f->node_a);
+        assert_int_equal(h->how, HOLD_FD);
+        assert_int_equal(h->kind, NODE_FUNCTION);
 
         h = find_holder(&l, p_user);
         assert_non_null(h);
@@ -249,55 +293,137 @@ static void test_holders_scan_fake(void **state) {
         assert_string_equal(h->user, "root");
         assert_string_equal(h->node, f->node_b);
 
-        /* A character device matches by device number. */
-        h = find_holder(&l, p_devnull);
+        h = find_holder(&l, p_mapped);
         assert_non_null(h);
-        assert_string_equal(h->comm, "devnull");
-        assert_string_equal(h->node, "/dev/null");
+        assert_string_equal(h->node, f->node_b);
+        assert_int_equal(h->how, HOLD_MAPPING);
+
+        h = find_holder(&l, p_both);
+        assert_non_null(h);
+        assert_int_equal(h->how, HOLD_FD);
+
+        h = find_holder(&l, p_evil);
+        assert_non_null(h);
+        assert_string_equal(h->comm, "\\xff\\x1b[2Jx");
 
         assert_null(find_holder(&l, p_other));
         assert_null(find_holder(&l, p_nofd));
-        assert_null(find_holder(&l, p_devzero));
+        assert_null(find_holder(&l, p_outside));
         holder_list_done(&l);
         assert_int_equal(l.n, 0);
         assert_null(l.items);
 
-        /* Only nodes that do not exist: nothing, without even looking at proc. */
-        char *only_missing[] = { missing, NULL };
-        l = (HolderList) { .n = 99 };
-        assert_int_equal(holders_scan("/nonexistent/proc", only_missing, &l), 0);
-        assert_int_equal(l.n, 0);
+        /* fds only: the mapping is not seen. */
+        assert_int_equal(holders_scan_fds(f->root, &nodes, &l), 0);
+        assert_int_equal(l.n, 5);
+        assert_null(find_holder(&l, p_mapped));
         holder_list_done(&l);
-        assert_int_equal(holders_scan(f->root, NULL, &l), 0);
+
+        /* The same through the wire form of a scanning child. */
+        assert_int_equal(holders_scan(f->root, &nodes, &l), 0);
+        _cleanup_free_ char *wire = NULL;
+        size_t wire_size = 0;
+        FILE *mem = open_memstream(&wire, &wire_size);
+        assert_non_null(mem);
+        assert_int_equal(holders_serialize(&l, mem), 0);
+        assert_int_equal(fclose(mem), 0);
+        HolderList back = {};
+        assert_int_equal(holders_deserialize(wire, &back), 0);
+        assert_int_equal(back.n, l.n);
+        for (size_t i = 0; i < l.n; i++) {
+                assert_int_equal(back.items[i].pid, l.items[i].pid);
+                assert_int_equal(back.items[i].how, l.items[i].how);
+                assert_string_equal(back.items[i].comm, l.items[i].comm);
+                assert_string_equal(back.items[i].node, l.items[i].node);
+                assert_null(back.items[i].fix);
+        }
+        holder_list_done(&back);
+        holder_list_done(&l);
+        assert_int_equal(holders_deserialize("12 0 7 0\tx\ty\tz\t-\n", &back), -EBADMSG);
+        assert_int_equal(holders_deserialize("garbage\n", &back), -EBADMSG);
+        assert_int_equal(holders_deserialize("", &back), 0);
+        assert_int_equal(back.n, 0);
+
+        /* A node nobody holds. */
+        _cleanup_device_nodes_ DeviceNodeList unheld = {};
+        nodes_of(&unheld, (char *[]) { f->dir, NULL });
+        assert_int_equal(holders_scan(f->root, &unheld, &l), 0);
         assert_int_equal(l.n, 0);
         holder_list_done(&l);
 
-        /* A node nobody holds. */
-        char *unheld[] = { f->dir, NULL };
-        assert_int_equal(holders_scan(f->root, unheld, &l), 0);
+        /* No nodes: nothing, without even looking at proc. */
+        _cleanup_device_nodes_ DeviceNodeList none = {};
+        l = (HolderList) { .n = 99 };
+        assert_int_equal(holders_scan("/nonexistent/proc", &none, &l), 0);
         assert_int_equal(l.n, 0);
         holder_list_done(&l);
 
         /* A proc root that is not there, with a node that is. */
-        assert_int_equal(holders_scan("/nonexistent/proc", nodes, &l), -ENOENT);
+        assert_int_equal(holders_scan("/nonexistent/proc", &nodes, &l), -ENOENT);
+
+        /* A character device matches by device number, under /dev. */
+        assert_int_equal(unsetenv("VFIOD_DEV_DIR"), 0);
+        pid_t p_devnull = base + 20, p_devzero = base + 21;
+        fake_process(f, p_devnull, "devnull\n", "Uid:\t0\n", (char *[]) { "/dev/null", NULL });
+        fake_process(f, p_devzero, "devzero\n", "Uid:\t0\n", (char *[]) { "/dev/zero", NULL });
+        _cleanup_device_nodes_ DeviceNodeList null = {};
+        nodes_of(&null, (char *[]) { "/dev/null", NULL });
+        assert_int_equal(null.items[0].devnum, makedev(1, 3));
+        assert_int_equal(holders_scan(f->root, &null, &l), 0);
+        assert_int_equal(l.n, 1);
+        assert_non_null(find_holder(&l, p_devnull));
+        holder_list_done(&l);
+        rm_rf(outdir);
+}
+
+static void test_proc_maps_line(void **state) {
+        (void) state;
+        unsigned major, minor;
+        unsigned long inode;
+        assert_int_equal(proc_maps_line("7f3a1c000000-7f3a1c400000 rw-s 1c0000000 00:05 1033                       /dev/dri/card1\n",
+                                        &major, &minor, &inode), 0);
+        assert_int_equal(major, 0);
+        assert_int_equal(minor, 5);
+        assert_int_equal(inode, 1033);
+        assert_int_equal(proc_maps_line("7ffc5e5fb000-7ffc5e61c000 rw-p 00000000 103:02 0  [stack]", &major, &minor, &inode), 0);
+        assert_int_equal(major, 0x103);
+        assert_int_equal(inode, 0);
+        assert_int_equal(proc_maps_line("", &major, &minor, &inode), -EINVAL);
+        assert_int_equal(proc_maps_line("7f-7f rw-s zz", &major, &minor, &inode), -EINVAL);
+}
+
+static void test_printable_name(void **state) {
+        (void) state;
+        _cleanup_free_ char *a = printable_name("Xorg"), *b = printable_name("\xff"), *c = printable_name("a\\b\tc");
+        assert_string_equal(a, "Xorg");
+        assert_string_equal(b, "\\xff");
+        assert_string_equal(c, "a\\x5cb\\x09c");
 }
 
 static void test_holders_format(void **state) {
         (void) state;
         Holder items[] = {
                 { .pid = 1234, .uid = 1000, .user = (char *) "alice", .comm = (char *) "python3", .node = (char *) "/dev/nvidia0" },
-                { .pid = 99, .uid = 0, .user = (char *) "root", .comm = (char *) "Xorg", .node = (char *) "/dev/dri/card1" },
+                { .pid = 99, .uid = 0, .user = (char *) "root", .comm = (char *) "gnome-shell", .node = (char *) "/dev/dri/card1",
+                  .how = HOLD_MAPPING },
+                { .user = (char *) "kernel", .comm = (char *) "fbcon", .node = (char *) "/dev/fb1", .how = HOLD_KERNEL,
+                  .fix = (char *) "echo 0 > /sys/class/vtconsole/vtcon1/bind" },
         };
-        HolderList l = { .items = items, .n = 2 };
+        HolderList l = { .items = items, .n = 3 };
 
-        _cleanup_free_ char *two = holders_format(&l);
-        assert_non_null(two);
-        assert_string_equal(two, "1234 python3 (user alice) on /dev/nvidia0, 99 Xorg (user root) on /dev/dri/card1");
+        _cleanup_free_ char *all = holders_format(&l);
+        assert_non_null(all);
+        assert_string_equal(all, "1234 python3 (user alice, fd) on /dev/nvidia0, 99 gnome-shell (user root, mapping) on /dev/dri/card1, "
+                                 "fbcon (kernel) on /dev/fb1: echo 0 > /sys/class/vtconsole/vtcon1/bind");
+        assert_int_equal(holders_count(&l, HOLD_KERNEL), 1);
+        assert_int_equal(holders_undrainable(&l), 1);
+        items[0].kind = NODE_VFIO;
+        assert_int_equal(holders_undrainable(&l), 2);
 
         l.n = 1;
         _cleanup_free_ char *one = holders_format(&l);
         assert_non_null(one);
-        assert_string_equal(one, "1234 python3 (user alice) on /dev/nvidia0");
+        assert_string_equal(one, "1234 python3 (user alice, fd) on /dev/nvidia0");
 
         l = (HolderList) {};
         _cleanup_free_ char *none = holders_format(&l);
@@ -310,8 +436,9 @@ typedef struct Child {
         int block_fd;  /* write end: closing it lets the child exit */
 } Child;
 
-/* A child with path open, blocked reading a pipe once it has it open. */
-static Child start_holder(const char *path, bool ignore_term) {
+/* A child with path open (or, with map, only mapped: the fd closed),
+ * blocked reading a pipe once it has it. */
+static Child start_holder(const char *path, bool ignore_term, bool map) {
         int ready[2], block[2];
         assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
         assert_int_equal(pipe2(block, O_CLOEXEC), 0);
@@ -326,6 +453,11 @@ static Child start_holder(const char *path, bool ignore_term) {
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         _exit(1);
+                if (map) {
+                        if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED)
+                                _exit(3);
+                        close(fd);
+                }
                 char c = 'r';
                 if (write(ready[1], &c, 1) != 1)
                         _exit(2);
@@ -345,12 +477,14 @@ static Child start_holder(const char *path, bool ignore_term) {
 static void test_holders_real(void **state) {
         FakeProc *f = *state;
         write_file(f->node_a, "held");
+        assert_int_equal(setenv("VFIOD_DEV_DIR", f->dir, 1), 0);
 
-        Child child = start_holder(f->node_a, false);
+        Child child = start_holder(f->node_a, false, false);
         HolderList l = {};
-        char *nodes[] = { f->node_a, NULL };
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        nodes_of(&nodes, (char *[]) { f->node_a, NULL });
 
-        assert_int_equal(holders_scan("/proc", nodes, &l), 0);
+        assert_int_equal(holders_scan("/proc", &nodes, &l), 0);
         assert_int_equal(l.n, 1);
         assert_int_equal(l.items[0].pid, child.pid);
         assert_int_equal(l.items[0].uid, getuid());
@@ -375,7 +509,7 @@ static void test_holders_real(void **state) {
 
         /* Nobody holds it now; draining those already gone is immediate success. */
         HolderList after = {};
-        assert_int_equal(holders_scan("/proc", nodes, &after), 0);
+        assert_int_equal(holders_scan("/proc", &nodes, &after), 0);
         assert_int_equal(after.n, 0);
         holder_list_done(&after);
         assert_int_equal(holders_drain(&l, 0), 0);
@@ -385,12 +519,14 @@ static void test_holders_real(void **state) {
 static void test_holders_drain_timeout(void **state) {
         FakeProc *f = *state;
         write_file(f->node_a, "held");
+        assert_int_equal(setenv("VFIOD_DEV_DIR", f->dir, 1), 0);
 
-        Child child = start_holder(f->node_a, true);
+        Child child = start_holder(f->node_a, true, false);
         HolderList l = {};
-        char *nodes[] = { f->node_a, NULL };
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        nodes_of(&nodes, (char *[]) { f->node_a, NULL });
 
-        assert_int_equal(holders_scan("/proc", nodes, &l), 0);
+        assert_int_equal(holders_scan("/proc", &nodes, &l), 0);
         assert_int_equal(l.n, 1);
         assert_int_equal(l.items[0].pid, child.pid);
 
@@ -409,6 +545,37 @@ static void test_holders_drain_timeout(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+static void test_holders_mapped_and_undrainable(void **state) {
+        FakeProc *f = *state;
+        write_file(f->node_a, "held");
+        assert_int_equal(setenv("VFIOD_DEV_DIR", f->dir, 1), 0);
+
+        /* Mapped, its fd closed: the mapping still holds the file. */
+        Child child = start_holder(f->node_a, false, true);
+        HolderList l = {};
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        assert_int_equal(device_node_list_add(&nodes, f->node_a, NODE_VFIO, NULL), 0);
+
+        assert_int_equal(holders_scan("/proc", &nodes, &l), 0);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.items[0].pid, child.pid);
+        assert_int_equal(l.items[0].how, HOLD_MAPPING);
+        assert_int_equal(l.items[0].kind, NODE_VFIO);
+        assert_int_equal(holders_undrainable(&l), 1);
+
+        /* A VM's node: the drain signals nobody, and the holder lives on. */
+        assert_int_equal(holders_drain(&l, 100 * USEC_PER_MSEC), 0);
+        assert_int_equal(waitpid(child.pid, NULL, WNOHANG), 0);
+        assert_true(process_alive(child.pid));
+        holder_list_done(&l);
+
+        close(child.block_fd);
+        int status;
+        assert_int_equal(waitpid(child.pid, &status, 0), child.pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         unsetenv("JOURNAL_STREAM");
         const struct CMUnitTest tests[] = {
@@ -416,8 +583,11 @@ int main(void) {
                 cmocka_unit_test(test_proc_stat_state),
                 cmocka_unit_test_setup_teardown(test_holders_scan_fake, setup_fake, teardown_fake),
                 cmocka_unit_test(test_holders_format),
+                cmocka_unit_test(test_proc_maps_line),
+                cmocka_unit_test(test_printable_name),
                 cmocka_unit_test_setup_teardown(test_holders_real, setup_fake, teardown_fake),
                 cmocka_unit_test_setup_teardown(test_holders_drain_timeout, setup_fake, teardown_fake),
+                cmocka_unit_test_setup_teardown(test_holders_mapped_and_undrainable, setup_fake, teardown_fake),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
