@@ -54,4 +54,54 @@ check "once the holder is gone, to-vfio succeeds" test $rc = 0 -a "$(driver "$GP
 "$B/vfioctl" --direct --gpu "$GPU" to-host > /run/out 2>&1
 check "and the GPU comes back" test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
 
+# Every kind of holder a desktop has (WirePlumber on the HDMI audio card's
+# control node, a player on its PCM, fbdev users, a compositor's scan-out
+# buffer mapped with its fd closed): snd_hda_intel's unbind would wait for
+# them in D state, bochs-drm's would take the GPU from them. Refused, named
+# with how they hold it, nothing moved, nothing stuck, the holder alive.
+audio_ready
+card=$(ls "/sys/bus/pci/devices/$GPU/drm" | grep '^card' | head -n 1)
+fb=$(ls "/sys/bus/pci/devices/$GPU/graphics" | grep '^fb' | head -n 1)
+snd=$(ls "/sys/bus/pci/devices/$AUDIO/sound" | grep '^card' | head -n 1); snd=${snd#card}
+for holder in "fd /dev/snd/controlC$snd" "fd /dev/snd/pcmC${snd}D0p" "fd /dev/$fb" "mmap /dev/$fb" \
+              "fd /dev/dri/$card" "dumb /dev/dri/$card"; do
+        set -- $holder
+        how=fd; [ "$1" = fd ] || how=mapping
+        start_holder "$1" "$2" || { not_ok "a holder of $2 ($1)"; continue; }
+        timeout 60 "$B/vfioctl" --direct --gpu "$GPU" to-vfio > /run/out 2>&1; rc=$?
+        cat /run/out
+        check "$2 held ($1): to-vfio refuses with exit 4" test $rc = 4
+        check "$2 held ($1): the refusal names pid $HPID, how ($how) and the node" \
+                grep -q "$HPID python3 (user root, $how) on $2" /run/out
+        check "$2 held ($1): every function is still on its driver" \
+                test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
+        check "$2 held ($1): no write is stuck and the holder is alive" bash -c "$(declare -f no_stuck); no_stuck && kill -0 $HPID"
+        release_holder
+done
+
+# fbcon on the GPU's framebuffer: a user inside the kernel, no pid to name.
+python3 tests/kernel/hold-node.py con2fb 1 "${fb#fb}"
+timeout 60 "$B/vfioctl" --direct --gpu "$GPU" to-vfio > /run/out 2>&1; rc=$?
+python3 tests/kernel/hold-node.py con2fb 1 0
+cat /run/out
+check "console 1 on the GPU's /dev/$fb: to-vfio refuses with exit 4" test $rc = 4
+check "the refusal names fbcon on /dev/$fb and how to move the console" \
+        grep -q "fbcon (kernel) on /dev/$fb: console 1 is on it" /run/out
+check "nothing moved under fbcon" test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
+
+# The VM's QEMU holds /dev/vfio/N: to-host --drain refuses and signals nobody.
+"$B/vfioctl" --direct --gpu "$GPU" to-vfio > /run/out 2>&1
+check "to-vfio with nobody on the GPU" test "$(driver "$GPU") $(driver "$AUDIO")" = "vfio-pci vfio-pci"
+start_holder fd "/dev/vfio/$GROUP" || not_ok "a holder of /dev/vfio/$GROUP"
+timeout 60 "$B/vfioctl" --direct --gpu "$GPU" to-host --drain > /run/out 2>&1; rc=$?
+cat /run/out
+check "/dev/vfio/$GROUP held: to-host --drain refuses with exit 4" test $rc = 4
+check "the refusal names the holder and says a VM's process is never signalled" \
+        grep -q "$HPID python3 (user root, fd) on /dev/vfio/$GROUP.*never signals" /run/out
+check "the holder of /dev/vfio/$GROUP is alive and both functions stay on vfio-pci" \
+        bash -c "kill -0 $HPID && [ '$(driver "$GPU") $(driver "$AUDIO")' = 'vfio-pci vfio-pci' ]"
+release_holder
+"$B/vfioctl" --direct --gpu "$GPU" to-host > /run/out 2>&1
+check "once it let go, the GPU comes back" test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
+
 finish

@@ -56,7 +56,10 @@ domain_xml() {
 # port) and IGPU (the boot display).
 guest_gpus() {
         local m
-        for m in bochs snd_hda_intel "$@"; do
+        # The codec driver first: the kernel's own request for it runs in the
+        # initramfs's root, which has no modules. With it the audio function
+        # gets ALSA nodes (control, PCM, hwdep), as every GPU's HDMI audio has.
+        for m in bochs snd_hda_codec_generic snd_hda_intel "$@"; do
                 modprobe "$m" || { echo "not ok - loading $m"; exit 1; }
         done
         GPU= IGPU=
@@ -68,3 +71,25 @@ guest_gpus() {
         GROUP=$(basename "$(readlink "/sys/bus/pci/devices/$GPU/iommu_group")")
         echo "# discrete GPU $GPU + $AUDIO in IOMMU group $GROUP; boot display $IGPU"
 }
+
+# The GPU's audio card's control node, once the codec probe (asynchronous) made it.
+audio_ready() {
+        local c
+        c=$(ls "/sys/bus/pci/devices/$AUDIO/sound" 2>/dev/null | grep '^card' | head -n 1)
+        [ -n "$c" ] && "$VW" path 30 "/dev/snd/controlC${c#card}" >/dev/null
+}
+
+# start_holder MODE NODE: a process that holds NODE (tests/kernel/hold-node.py:
+# fd, mmap, dumb) until release_holder; HPID is its pid.
+start_holder() {
+        local word
+        rm -f /run/holder.in /run/holder.out
+        mkfifo /run/holder.in /run/holder.out
+        python3 tests/kernel/hold-node.py "$@" < /run/holder.in > /run/holder.out &
+        HPID=$!
+        exec 7>/run/holder.in
+        read -r word _ < /run/holder.out
+        [ "$word" = ready ] || { echo "# the holder of $2 did not start"; return 1; }
+}
+release_holder() { exec 7>&-; wait "$HPID"; }
+no_stuck() { ! ls /run/vfiod/*.stuck >/dev/null 2>&1; }

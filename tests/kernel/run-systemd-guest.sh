@@ -185,7 +185,9 @@ timeout --foreground -k 5 "$deadline" qemu-system-x86_64 \
         -device VGA,bus=pcie.0,addr=0x10 \
         -device pcie-root-port,id=rp1,bus=pcie.0,addr=0x1c,chassis=1,port=1 \
         -device VGA,bus=rp1,addr=0x0.0,multifunction=on \
-        -device ich9-intel-hda,bus=rp1,addr=0x0.1 \
+        -audiodev none,id=snd0 \
+        -device ich9-intel-hda,id=hda1,bus=rp1,addr=0x0.1 \
+        -device hda-duplex,bus=hda1.0,audiodev=snd0 \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -kernel "$kernel" -initrd "$initrd" -append "$append" \
         </dev/null 2>&1 | sed -u 's/\r//g' | tee "$log"

@@ -121,7 +121,7 @@ vfio-status > "$out" 2>&1
 check "vfio-status: the VM owns the GPU, both functions on vfio-pci, QEMU on /dev/vfio/$GROUP" \
         eval 'grep -q "^Owner: *$DOMAIN (VM)" "$out" && grep -q "^VM: *$DOMAIN (running)" "$out" &&
               grep -q "$GPU .*vfio-pci" "$out" && grep -q "$AUDIO .*vfio-pci" "$out" &&
-              grep -q "$q qemu-system-x86 (user root) on /dev/vfio/$GROUP" "$out"'
+              grep -q "$q qemu-system-x86 (user root, fd) on /dev/vfio/$GROUP" "$out"'
 sed 's/^/# vfio-status: /' "$out"
 systemctl status --no-pager windows-vm.target > "$out" 2>&1
 check "systemctl status windows-vm.target: active" grep -q "Active: active" "$out"
