@@ -93,6 +93,40 @@ if grep -q '<interface' /run/$DOMAIN.xml; then bail "the domain must have no net
 check_show "domain $DOMAIN defined (TCG, 64 MiB, no disk, no network, both functions as hostdev)" \
         virshq 180 define /run/$DOMAIN.xml || bail "cannot define $DOMAIN"
 
+# Through vfiod, what a desktop holds: WirePlumber keeps every card's
+# control node open; a compositor's scan-out buffer is a mapping whose fd
+# may be closed. windows-start refuses (exit 4) and names the holder and how
+# it holds, vfio-status lists it the same way, and nothing moves.
+snd=$(ls "/sys/bus/pci/devices/$AUDIO/sound" 2> /dev/null | grep '^card' | head -n 1); snd=${snd#card}
+card=$(ls "/sys/bus/pci/devices/$GPU/drm" | grep '^card' | head -n 1)
+check "the GPU's audio function has its ALSA control node" "$VW" path 30 "/dev/snd/controlC${snd:-X}"
+if start_holder fd "/dev/snd/controlC$snd"; then
+        timeout 120 windows-start > "$out" 2>&1; rc=$?
+        check "windows-start with /dev/snd/controlC$snd held: exit 4, the holder named with its fd" \
+                eval '[ $rc = 4 ] && grep -q "$HPID python3 (user root, fd) on /dev/snd/controlC$snd" "$out"'
+        [ $rc = 4 ] || sed 's/^/#   /' "$out"
+        check_show "nothing moved" "$VW" sysfs 5 "${ON_HOST[@]}"
+        vfio-status > "$out" 2>&1
+        check "vfio-status names the holder, its fd and the node" \
+                grep -q "^Holders: *$HPID python3 (user root, fd) on /dev/snd/controlC$snd" "$out"
+        release_holder
+else
+        not_ok "a holder of /dev/snd/controlC$snd"
+fi
+if start_holder dumb "/dev/dri/$card"; then
+        timeout 120 vfioctl to-vfio > "$out" 2>&1; rc=$?
+        check "vfioctl to-vfio with a DRM buffer of /dev/dri/$card mapped, its fd closed: exit 4, 'mapping'" \
+                eval '[ $rc = 4 ] && grep -q "$HPID python3 (user root, mapping) on /dev/dri/$card" "$out"'
+        [ $rc = 4 ] || sed 's/^/#   /' "$out"
+        vfio-status --json > "$out" 2>&1
+        check "vfio-status --json: the holder with \"how\":\"mapping\"" \
+                grep -q "{\"pid\":$HPID,\"user\":\"root\",\"command\":\"python3\",\"node\":\"/dev/dri/$card\",\"how\":\"mapping\",\"fix\":null}" "$out"
+        release_holder
+        check_show "nothing moved" "$VW" sysfs 5 "${ON_HOST[@]}"
+else
+        not_ok "a holder of /dev/dri/$card"
+fi
+
 # Start: the target pulls windows-vm.service (Type=notify: READY=1 once the
 # domain runs); systemctl returns when the job is done.
 mark=$("$VW" cursor "$J")
