@@ -31,7 +31,9 @@ struct BusApi {
         HolderScan *scan; /* Holders and GetHolders(), off the loop */
 };
 
-/* Any number of clients asking cost at most a scan of /proc a second. */
+/* Any number of clients asking cost at most two scans of /proc a second. */
+#define HOLDERS_INTERVAL_USEC (500 * USEC_PER_MSEC)
+/* The property is the last scan's; a read of an older one starts a scan. */
 #define HOLDERS_MAX_AGE_USEC (1 * USEC_PER_SEC)
 /* A scan that takes longer is stuck on a process the kernel holds. */
 #define HOLDERS_SCAN_DEADLINE_USEC (10 * USEC_PER_SEC)
@@ -272,7 +274,7 @@ static int gpu_property(sd_bus *bus _unused_, const char *path _unused_, const c
         /* Holders: the last scan's; a read of an older one starts a new scan,
          * whose result, if it differs, is announced (invalidation). */
         if (!holder_scan_cached(a->scan, HOLDERS_MAX_AGE_USEC))
-                (void) holder_scan_request(a->scan, g, HOLDERS_MAX_AGE_USEC, NULL, NULL);
+                (void) holder_scan_request(a->scan, g, NULL, NULL);
         return append_holders(reply, holder_scan_last(a->scan));
 }
 
@@ -297,7 +299,7 @@ static void on_holders(int error, const HolderList *l, void *userdata) {
 static int method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *e) {
         BusApi *a = userdata;
         sd_bus_message_ref(m);
-        int r = holder_scan_request(a->scan, daemon_gpu(a->daemon), HOLDERS_MAX_AGE_USEC, on_holders, m);
+        int r = holder_scan_request(a->scan, daemon_gpu(a->daemon), on_holders, m);
         if (r < 0) {
                 sd_bus_message_unref(m);
                 return sd_bus_error_setf(e, r == -ETIMEDOUT ? SD_BUS_ERROR_TIMEOUT : SD_BUS_ERROR_FAILED,
@@ -428,7 +430,7 @@ int bus_api_new(sd_event *event, Daemon *d, BusApi **ret) {
                 if (*c == ':' || *c == '.')
                         *c = '_';
 
-        if ((r = holder_scan_new(event, HOLDERS_SCAN_DEADLINE_USEC, &a->scan)) < 0)
+        if ((r = holder_scan_new(event, HOLDERS_SCAN_DEADLINE_USEC, HOLDERS_INTERVAL_USEC, &a->scan)) < 0)
                 return log_oom();
         holder_scan_set_changed(a->scan, on_holders_changed, a);
 

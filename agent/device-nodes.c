@@ -35,8 +35,10 @@ const char *node_kind_to_string(NodeKind k) {
 }
 
 void device_node_list_done(DeviceNodeList *l) {
-        for (size_t i = 0; i < l->n; i++)
+        for (size_t i = 0; i < l->n; i++) {
                 free(l->items[i].path);
+                free(l->items[i].fs_path);
+        }
         free(l->items);
         *l = (DeviceNodeList) {};
 }
@@ -44,7 +46,7 @@ void device_node_list_done(DeviceNodeList *l) {
 static bool node_known(const DeviceNodeList *l, dev_t devnum, bool block, const char *path) {
         for (size_t i = 0; i < l->n; i++)
                 if (devnum != 0 ? l->items[i].devnum == devnum && l->items[i].block == block
-                                : streq(l->items[i].path, path))
+                                : streq(l->items[i].fs_path, path))
                         return true;
         return false;
 }
@@ -68,8 +70,14 @@ static int node_add(DeviceNodeList *l, const char *path, dev_t devnum, bool bloc
         l->items = t;
         DeviceNode *n = &l->items[l->n];
         *n = (DeviceNode) { .devnum = devnum, .block = block, .kind = kind };
-        if (!(n->path = strdup(path)))
+        /* Named as the kernel names it, wherever the tests keep /dev. */
+        const char *rel = startswith(path, dev_dir());
+        if (rel && *rel == '/' ? asprintf(&n->path, "/dev%s", rel) < 0 : !(n->path = strdup(path)))
                 return -ENOMEM;
+        if (!(n->fs_path = strdup(path))) {
+                free(n->path);
+                return -ENOMEM;
+        }
         snprintf(n->function, sizeof(n->function), "%s", strempty(function));
         /* A node at the path that is another device (a stale node) identifies
          * nothing; a plain file there is only the tests' testbed. */
@@ -258,8 +266,10 @@ int gpu_device_nodes(const Gpu *g, unsigned kinds, DeviceNodeList *ret) {
         for (size_t i = 0; i < l.n; i++) {
                 if (kinds & (1u << l.items[i].kind))
                         l.items[k++] = l.items[i];
-                else
+                else {
                         free(l.items[i].path);
+                        free(l.items[i].fs_path);
+                }
         }
         l.n = k;
         *ret = l;

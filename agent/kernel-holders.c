@@ -89,7 +89,7 @@ static int check_fbcon(const DeviceNodeList *nodes, HolderList *l) {
                 char end;
                 if (n->kind != NODE_FUNCTION || !base || sscanf(base + 1, "fb%u%c", &fb, &end) != 1)
                         continue;
-                r = fbcon_on(n->path, fb, &console);
+                r = fbcon_on(n->fs_path, fb, &console);
                 if (r == 0)
                         continue;
                 /* A map we cannot read is taken for fbcon's: an unbind under it would not return. */

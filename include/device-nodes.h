@@ -22,7 +22,8 @@ typedef enum NodeKind {
 } NodeKind;
 
 typedef struct DeviceNode {
-        char *path;         /* "/dev/snd/controlC0"; "char 116:2" when the kernel names no node */
+        char *path;         /* "/dev/snd/controlC0" as the kernel names it; "char 116:2" when it names none */
+        char *fs_path;      /* where it is: path under dev_dir() (tests put /dev elsewhere) */
         dev_t devnum;
         bool block;
         NodeKind kind;

@@ -148,7 +148,23 @@ if [ "${1:-}" = --scenarios ]; then
         holder=$!
         hook win prepare begin - > "$W/out" 2>&1; rc=$?
         check "hook prepare while a process renders on the GPU: exit 4 naming it, nothing moves" \
-                bash -c "[ $rc = 4 ] && grep -q 'in use by $holder sleep (user root) on /dev/dri/renderD128' '$W/out' && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
+                bash -c "[ $rc = 4 ] && grep -q 'in use by $holder sleep (user root, fd) on /dev/dri/renderD128' '$W/out' && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
+        # The same holder through GetHolders (a scan off vfiod's loop) and vfio-status, for anyone.
+        nobody busctl --system call org.vfiod1 $GPU_PATH org.vfiod1.Gpu GetHolders > "$W/out" 2>&1; sed "s/^/# /" "$W/out"
+        check "Gpu.GetHolders as nobody: the holder, its node and how it holds it" \
+                grep -q "^a(usssss) 1 $holder \"root\" \"sleep\" \"/dev/dri/renderD128\" \"fd\" \"\"" "$W/out"
+        nobody "$W/vfio-status" > "$W/out" 2>&1
+        check "vfio-status as nobody names it" grep -q "^Holders: *$holder sleep (user root, fd) on /dev/dri/renderD128" "$W/out"
+        busctl --system get-property org.vfiod1 $GPU_PATH org.vfiod1.Gpu Holders > "$W/out" 2>&1
+        check "the Holders property is the last scan's" grep -q "^a(usssss) 1 $holder " "$W/out"
+        # --drain signals other users' processes: Group= does not grant it, polkit is asked for its own action.
+        "$build/tests/fake-polkit" org.vfiod1.handoff > "$W/polkit.log" 2>&1 &
+        polkit=$!
+        "$build/tests/vfiod-wait" bus-name 10s org.freedesktop.PolicyKit1 || not_ok "fake polkit did not start"
+        member "$ctl" to-vfio --drain > "$W/out" 2>&1; rc=$?
+        check "a member of Group= asking to-vfio --drain: polkit says no to org.vfiod1.drain, exit 9, the holder untouched" \
+                bash -c "[ $rc = 9 ] && grep -qx 'org.vfiod1.drain uid=65534 interactive=1' '$W/polkit.log' && kill -0 $holder && $(declare -f driver on); GPU=$GPU AUDIO=$AUDIO on nvidia snd_hda_intel"
+        kill $polkit; wait $polkit 2> /dev/null
         kill $holder; wait $holder 2> /dev/null
         hook other prepare begin - > "$W/out" 2>&1; rc=$?
         check "hook prepare of another domain: exit 0, the GPU stays on the host" \
