@@ -122,14 +122,19 @@ $(BUILD)/bench/engine-cycles: bench/engine-cycles.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
+$(BUILD)/bench/holders-scan: bench/holders-scan.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
 # Benchmarks (not tests): see README "Measured".
-bench: all tests $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles
+bench: all tests $(BUILD)/bench/bare-handoff $(BUILD)/bench/engine-cycles $(BUILD)/bench/holders-scan
 	bench/run-bench.sh $(BUILD)
 
 # Beyond deps (which has libvirtd and virsh for the comparison): lspci and
-# fuser, the shell approach that status-bench.sh compares vfio-status with.
+# fuser, the shell approach that status-bench.sh compares vfio-status with;
+# fuser and lsof, which holders-bench.py times against vfiod's holder scan.
 bench-deps: deps
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 pciutils psmisc
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 pciutils psmisc lsof
 
 # Exactly what building and testing need, from Debian's archive.
 DEBIAN_DEPS := make gcc clang pkg-config libudev-dev libsystemd-dev libpci-dev pci.ids libkmod-dev kmod \

@@ -26,13 +26,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev *, udev_unref);
         } while (0)
 
 static int parts(struct udev *udev, Gpu *gpu, int n) {
-        _cleanup_strv_free_ char **nodes = NULL;
-        if (gpu_device_nodes(gpu, &nodes) < 0)
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        if (gpu_device_nodes(gpu, NODE_KINDS_ALL, &nodes) < 0)
                 return 1;
         TIME("sysfs write in a child", n, sysfs_write_deadline("/dev/null", "x", USEC_PER_SEC, NULL));
         TIME("gpu_refresh", n, gpu_refresh(gpu));
-        TIME("gpu_device_nodes", n, ({ char **l = NULL; gpu_device_nodes(gpu, &l); strv_free(l); }));
-        TIME("holders_scan", n, ({ HolderList l = {}; holders_scan("/proc", nodes, &l); holder_list_done(&l); }));
+        TIME("gpu_device_nodes", n, ({ DeviceNodeList l = {}; gpu_device_nodes(gpu, NODE_KINDS_ALL, &l); device_node_list_done(&l); }));
+        TIME("holders_scan", n, ({ HolderList l = {}; holders_scan("/proc", &nodes, &l); holder_list_done(&l); }));
         TIME("device_watch_new", n, ({ DeviceWatch *w = NULL; device_watch_new(udev, &w); device_watch_free(w); }));
         TIME("gpu_load_names", 1, gpu_load_names(gpu));
         TIME("config_load", n, ({ Config *c = NULL; config_load("/etc/vfiod/vfiod.conf", &c); config_free(c); }));

@@ -55,3 +55,7 @@ rm -f "$runs"
 
 # vfio-status against vfiod, beside lspci -nnk + fuser (status-bench.sh).
 "$top/bench/status-bench.sh" "$build" 200 2> /dev/null
+
+# vfiod's holder scan (every /proc/PID/fd and maps) against fuser -v and
+# lsof on the same nodes, 300 processes of its own in /proc (holders-bench.py).
+python3 "$top/bench/holders-bench.py" "$build" 300 100
