@@ -514,6 +514,103 @@ int fake_kernel_require_preload(int argc, char **argv) {
 
 /* ---- building the testbed ---- */
 
+/* An empty plain file at /dev/NAME in the testbed: umockdev records a
+ * device's major:minor but creates no node for it. */
+static void add_node_file(FakeKernel *k, const char *name) {
+        char *node = g_strdup_printf("%s/dev/%s", k->root, name);
+        char *ndir = g_path_get_dirname(node);
+        mkdir_p(ndir);
+        write_file(node, "");
+        g_free(ndir);
+        g_free(node);
+}
+
+/* "PATH=MAJOR:MINOR=DEVNAME[=SUBSYSTEM]" below the device at syspath. The
+ * directories in PATH above the last are plain directories, as sysfs's glue
+ * and class directories are to the agent: only a "dev" attribute makes a node. */
+static void add_child(FakeKernel *k, const char *syspath, const char *spec) {
+        char **f = g_strsplit(spec, "=", 4);
+        unsigned major, minor;
+        char end;
+        if (g_strv_length(f) < 3 || sscanf(f[1], "%u:%u%c", &major, &minor, &end) != 2 || !*f[0] || !*f[2])
+                die("bad child '%s': want PATH=MAJOR:MINOR=DEVNAME[=SUBSYSTEM]", spec);
+        char *subsystem = NULL;
+        if (f[3])
+                subsystem = g_strdup(f[3]);
+        else {
+                char *dir = g_path_get_dirname(f[0]);
+                if (g_str_equal(dir, "."))
+                        die("child '%s' names no subsystem and sits in no class directory", spec);
+                subsystem = g_path_get_basename(dir);
+                g_free(dir);
+        }
+        char *dev = g_strdup_printf("%u:%u\n", major, minor);
+        char *devname = g_strdup_printf("/dev/%s", f[2]);
+        char *child = umockdev_testbed_add_device(k->tb, subsystem, f[0], syspath, "dev", dev, NULL,
+                                                  "DEVNAME", devname, NULL);
+        if (!child)
+                die("cannot add %s below %s", f[0], syspath);
+        add_node_file(k, f[2]);
+        g_free(child);
+        g_free(devname);
+        g_free(dev);
+        g_free(subsystem);
+        g_strfreev(f);
+}
+
+static void add_module(FakeKernel *k, const FakeModule *m) {
+        char *mdir = g_strdup_printf("%s/sys/module/%s", k->root, m->name);
+        char *holders = path_join(mdir, "holders");
+        mkdir_p(holders);
+        char *p = path_join(mdir, "initstate");
+        write_file(p, "live\n");
+        g_free(p);
+        p = path_join(mdir, "refcnt");
+        char *refcnt = g_strdup_printf("%u\n", m->refcnt);
+        write_file(p, refcnt);
+        g_free(refcnt);
+        g_free(p);
+        /* holders/X -> ../../X, each a module of its own */
+        for (const char *const *h = m->holders; h && *h; h++) {
+                char *hdir = g_strdup_printf("%s/sys/module/%s", k->root, *h);
+                mkdir_p(hdir);
+                char *link = path_join(holders, *h), *target = g_strdup_printf("../../%s", *h);
+                if (symlink(target, link) < 0)
+                        die("cannot link %s: %m", link);
+                g_free(target);
+                g_free(link);
+                g_free(hdir);
+        }
+        if (m->driver) {
+                char *ddir = driver_dir(k, m->driver);
+                mkdir_p(ddir);
+                char *link = path_join(ddir, "module");
+                char *target = g_strdup_printf("../../../../module/%s", m->name);
+                if (symlink(target, link) < 0)
+                        die("cannot link %s: %m", link);
+                g_free(target);
+                g_free(link);
+                g_free(ddir);
+        }
+        g_free(holders);
+        g_free(mdir);
+}
+
+/* The consoles: vtcon0 the dummy one (bound, not a framebuffer), vtcon1 fbcon. */
+static void add_vtconsoles(FakeKernel *k, const char *fbcon_bind) {
+        static const char *const names[] = { "(S) dummy device\n", "(M) frame buffer device\n" };
+        for (unsigned i = 0; i < 2; i++) {
+                char name[64], bind[8];
+                snprintf(name, sizeof(name), "virtual/vtconsole/vtcon%u", i);
+                snprintf(bind, sizeof(bind), "%s\n", i == 0 ? "1" : fbcon_bind);
+                char *p = umockdev_testbed_add_device(k->tb, "vtconsole", name, NULL, "name", names[i],
+                                                      "bind", bind, NULL, NULL);
+                if (!p)
+                        die("cannot add %s", name);
+                g_free(p);
+        }
+}
+
 static void add_function(FakeKernel *k, const FakePciFunction *d) {
         if (k->n_fns >= MAX_FUNCTIONS)
                 die("too many functions");
@@ -599,14 +696,10 @@ static void add_function(FakeKernel *k, const FakePciFunction *d) {
                 if (!child)
                         die("cannot add %s", drm[i]);
                 g_free(child);
-                /* umockdev records the major:minor but creates no node for it */
-                char *node = g_strconcat(k->root, devname, NULL);
-                char *ndir = g_path_get_dirname(node);
-                mkdir_p(ndir);
-                write_file(node, "");
-                g_free(ndir);
-                g_free(node);
+                add_node_file(k, devname + strlen("/dev/"));
         }
+        for (const char *const *c = d->children; c && *c; c++)
+                add_child(k, syspath, *c);
 }
 
 static int add_watch(FakeKernel *k, const char *path) {
@@ -688,6 +781,13 @@ FakeKernel *fake_kernel_new(const FakeScenario *s) {
                 g_free(holders);
                 g_free(mdir);
         }
+
+        for (size_t i = 0; i < s->n_modules; i++)
+                add_module(k, &s->modules[i]);
+        for (const char *const *n = s->nodes; n && *n; n++)
+                add_node_file(k, *n);
+        if (s->fbcon_bind)
+                add_vtconsoles(k, s->fbcon_bind);
 
         /* Watch only now: the set-up's own writes are not the kernel's business. */
         k->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);

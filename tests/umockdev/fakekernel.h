@@ -25,7 +25,21 @@ typedef struct FakePciFunction {
                                   * NULL: driver, unless that is vfio-pci */
         const char *drm_card;    /* "card1": a DRM child with /dev/dri/card1 */
         const char *drm_render;  /* "renderD128" */
+        /* NULL-terminated: devices below the function, each with a node in
+         * the testbed's /dev: "PATH=MAJOR:MINOR=DEVNAME[=SUBSYSTEM]", PATH
+         * relative to the function ("sound/card0/controlC0"), DEVNAME relative
+         * to /dev ("snd/controlC0"); SUBSYSTEM defaults to PATH's last
+         * directory (the class directory: "graphics/fb1" is graphics). */
+        const char *const *children;
 } FakePciFunction;
+
+/* /sys/module/NAME (live), and the driver whose module it is. */
+typedef struct FakeModule {
+        const char *name;
+        const char *driver;            /* drivers/DRIVER/module links to it; NULL: none */
+        unsigned refcnt;
+        const char *const *holders;    /* NULL-terminated: holders/ entries, modules built on it */
+} FakeModule;
 
 typedef struct FakeScenario {
         const FakePciFunction *functions;
@@ -36,6 +50,13 @@ typedef struct FakeScenario {
         const char *vfio_probe_ebusy;      /* this function's vfio-pci probe fails (EBUSY): no driver, no uevent */
         const char *vanish_on_unbind;      /* this function is removed when it is unbound */
         const char *busy_module;           /* /sys/module/X: live, refcnt 1 */
+        const FakeModule *modules;
+        size_t n_modules;
+        const char *const *nodes;          /* NULL-terminated: plain files under the testbed's /dev
+                                            * that no sysfs device names ("nvidia0", "nvidiactl") */
+        /* "1" or "0": /sys/class/vtconsole/vtcon1 is fbcon ("(M) frame buffer
+         * device") with that bind; vtcon0 is the dummy console. NULL: neither. */
+        const char *fbcon_bind;
 } FakeScenario;
 
 typedef struct FakeKernel FakeKernel;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,16 +49,20 @@
 #define F_IGPU \
         { .address = IGPU, .vendor = 0x8086, .device = 0xa780, .class = 0x030000, .boot_vga = 1, \
           .iommu_group = 0, .driver = "i915" }
-#define F_GPU(drv, ovr, nat) \
+#define F_GPU_WITH(drv, ovr, nat, ch) \
         { .address = GPU, .parent = ROOT_PORT, .vendor = 0x10de, .device = 0x2203, .class = 0x030000, \
           .boot_vga = 0, .iommu_group = GROUP, .driver = (drv), .override = (ovr), .native = (nat), \
-          .drm_card = "card1", .drm_render = "renderD128" }
-#define F_AUDIO(drv, ovr, nat) \
+          .drm_card = "card1", .drm_render = "renderD128", .children = (ch) }
+#define F_GPU(drv, ovr, nat) F_GPU_WITH(drv, ovr, nat, NULL)
+#define F_AUDIO_WITH(drv, ovr, nat, ch) \
         { .address = AUDIO, .parent = ROOT_PORT, .vendor = 0x10de, .device = 0x1aef, .class = 0x040300, \
-          .boot_vga = -1, .iommu_group = GROUP, .driver = (drv), .override = (ovr), .native = (nat) }
-#define F_USB \
+          .boot_vga = -1, .iommu_group = GROUP, .driver = (drv), .override = (ovr), .native = (nat), \
+          .children = (ch) }
+#define F_AUDIO(drv, ovr, nat) F_AUDIO_WITH(drv, ovr, nat, NULL)
+#define F_USB_WITH(ch) \
         { .address = USB, .parent = ROOT_PORT, .vendor = 0x10de, .device = 0x1ad8, .class = 0x0c0330, \
-          .boot_vga = -1, .iommu_group = GROUP, .driver = "xhci_hcd" }
+          .boot_vga = -1, .iommu_group = GROUP, .driver = "xhci_hcd", .children = (ch) }
+#define F_USB F_USB_WITH(NULL)
 #define F_UCSI \
         { .address = UCSI, .parent = ROOT_PORT, .vendor = 0x10de, .device = 0x1ad9, .class = 0x0c8000, \
           .boot_vga = -1, .iommu_group = GROUP, .driver = "nvidia-gpu" }
@@ -91,6 +97,56 @@ static const FakePciFunction on_vfio_native[] = {
 };
 static const char *const host_drivers[] = { "nvidia", "snd_hda_intel", NULL };
 
+/* Nodes of every kind below the functions, as sysfs shows them: nothing in
+ * vfiod names these kinds, it finds them by their "dev" attributes. */
+static const char *const gpu_children[] = {
+        "graphics/fb1=29:1=fb1",
+        "i2c-3/i2c-dev/i2c-3=89:3=i2c-3",
+        NULL,
+};
+static const char *const audio_children[] = {
+        "sound/card0/controlC0=116:2=snd/controlC0=sound",
+        "sound/card0/pcmC0D3p=116:3=snd/pcmC0D3p=sound",
+        NULL,
+};
+/* A mouse receiver on the GPU's USB-C port, behind its xHCI. */
+static const char *const usb_children[] = {
+        "usb3/3-1/3-1:1.0/0003:046D:C52B.0001/hidraw/hidraw0=240:0=hidraw0",
+        NULL,
+};
+static const FakePciFunction rich[] = {
+        F_ROOT_PORT(1), F_IGPU, F_GPU_WITH("nvidia", NULL, NULL, gpu_children),
+        F_AUDIO_WITH("snd_hda_intel", NULL, NULL, audio_children), F_USB_WITH(usb_children), F_UCSI,
+};
+/* On vfio-pci, with the function's vfio cdev (iommufd) besides /dev/vfio/13. */
+static const char *const gpu_vfio_children[] = {
+        "vfio-dev/vfio0=511:0=vfio/devices/vfio0",
+        NULL,
+};
+static const FakePciFunction on_vfio_cdev[] = {
+        F_ROOT_PORT(1), F_IGPU, F_GPU_WITH("vfio-pci", "vfio-pci", "nouveau", gpu_vfio_children),
+        F_AUDIO("vfio-pci", "vfio-pci", NULL),
+};
+/* The GPU's framebuffer, for fbcon. */
+static const char *const fb_children[] = {
+        "graphics/fb1=29:1=fb1",
+        NULL,
+};
+static const FakePciFunction with_fb[] = {
+        F_ROOT_PORT(1), F_IGPU, F_GPU_WITH("nvidia", NULL, NULL, fb_children), F_AUDIO("snd_hda_intel", NULL, NULL),
+};
+/* The audio driver's module, with one reference: nothing else explains it... */
+static const FakeModule hda_module_used[] = {
+        { .name = "snd_hda_intel", .driver = "snd_hda_intel", .refcnt = 1 },
+};
+/* ... or a module built on it does. */
+static const FakeModule hda_module_explained[] = {
+        { .name = "snd_hda_intel", .driver = "snd_hda_intel", .refcnt = 1,
+          .holders = (const char *const[]) { "snd_hda_codec_hdmi", NULL } },
+};
+/* nvidia's nodes outside the device's subtree: this card's, another card's, the driver's. */
+static const char *const nvidia_nodes[] = { "nvidia0", "nvidia1", "nvidiactl", NULL };
+
 #define SCENARIO(fns, ...) ((FakeScenario) { .functions = (fns), .n_functions = ELEMENTSOF(fns), __VA_ARGS__ })
 
 /* ---- fixture ---- */
@@ -101,14 +157,17 @@ typedef struct Fixture {
         struct udev *udev;
         Config *config;
         pid_t holder;
-        int holder_fd;        /* closing it lets the holder exit */
+        int holder_fd;        /* closing it lets the holder exit; a late holder takes the node on a byte */
+        int holder_ready;     /* a late holder says here that it took the node */
         pid_t stuck_writer;
+        char nvidia_proc[64]; /* $VFIOD_NVIDIA_PROC_DIR; "" when not set */
 } Fixture;
 
 static int setup(void **state) {
         Fixture *fx = calloc(1, sizeof(Fixture));
         assert_non_null(fx);
         fx->holder_fd = -1;
+        fx->holder_ready = -1;
         snprintf(fx->runtime, sizeof(fx->runtime), "/tmp/vfiod-test-run.XXXXXX");
         snprintf(fx->modprobe, sizeof(fx->modprobe), "/tmp/vfiod-test-modprobe.XXXXXX");
         assert_non_null(mkdtemp(fx->runtime));
@@ -170,6 +229,8 @@ static int teardown(void **state) {
         Fixture *fx = *state;
         if (fx->holder_fd >= 0)
                 close(fx->holder_fd);
+        if (fx->holder_ready >= 0)
+                close(fx->holder_ready);
         if (fx->holder > 0 && reap(fx->holder, 5000, NULL) < 0) {
                 kill(fx->holder, SIGKILL);
                 (void) reap(fx->holder, 5000, NULL);
@@ -182,6 +243,10 @@ static int teardown(void **state) {
         config_free(fx->config);
         rm_rf(fx->runtime);
         rm_rf(fx->modprobe);
+        if (fx->nvidia_proc[0]) {
+                rm_rf(fx->nvidia_proc);
+                unsetenv("VFIOD_NVIDIA_PROC_DIR");
+        }
         unsetenv("VFIOD_RUNTIME_DIR");
         unsetenv("VFIOD_MODPROBE_DIR");
         free(fx);
@@ -258,9 +323,32 @@ static bool state_exists(Fixture *fx) {
 #define SEED_ON_VFIO \
         { IGPU, "i915" }, { ROOT_PORT, "pcieport" }, { GPU, "vfio-pci" }, { AUDIO, "vfio-pci" }
 
-/* ---- a process holding /dev/dri/card1 ---- */
+/* ---- a process holding a node ---- */
 
-static void spawn_holder(Fixture *fx, const char *node) {
+typedef enum HoldBy {
+        BY_FD,       /* it keeps the node open */
+        BY_MAPPING,  /* it maps the node and closes its fd: only the mapping holds it */
+} HoldBy;
+
+/* Waits up to 5 s for the holder's word that it took the node: true if it did. */
+static bool holder_took(Fixture *fx) {
+        struct pollfd p = { .fd = fx->holder_ready, .events = POLLIN };
+        int r;
+        do
+                r = poll(&p, 1, 5000);
+        while (r < 0 && errno == EINTR);
+        char c = 0;
+        bool ok = r == 1 && read(fx->holder_ready, &c, 1) == 1 && c == 'y';
+        close(fx->holder_ready);
+        fx->holder_ready = -1;
+        return ok;
+}
+
+/* A child that holds node (a path under /dev, the testbed's through umockdev)
+ * until fx->holder_fd is closed, then exits 0 (1 if it could not take it).
+ * late: it is forked now and takes the node only when told to
+ * (holder_take()), so that nothing forks while a handoff runs in another thread. */
+static void spawn_holder_by(Fixture *fx, const char *node, HoldBy by, bool late) {
         int go[2], ready[2];
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
         assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
@@ -273,25 +361,112 @@ static void spawn_holder(Fixture *fx, const char *node) {
                 signal(SIGTERM, SIG_DFL);
                 close(go[1]);
                 close(ready[0]);
-                int fd = open(node, O_RDWR | O_CLOEXEC);  /* the testbed's node, through umockdev */
-                char c = fd >= 0 ? 'y' : 'n';
+                char c;
+                ssize_t n;
+                if (late) {
+                        while ((n = read(go[0], &c, 1)) < 0 && errno == EINTR)
+                                ;
+                        if (n != 1)
+                                _exit(3);
+                }
+                int fd = open(node, O_RDWR | O_CLOEXEC);
+                bool ok = fd >= 0;
+                if (ok && by == BY_MAPPING) {
+                        /* The node is an empty file in the testbed: map a page, touch none of it. */
+                        ok = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) != MAP_FAILED;
+                        close(fd);
+                }
+                c = ok ? 'y' : 'n';
                 if (write(ready[1], &c, 1) != 1)
                         _exit(2);
-                while (read(go[0], &c, 1) < 0 && errno == EINTR)
+                while ((n = read(go[0], &c, 1)) != 0 && (n > 0 || errno == EINTR))
                         ;
-                _exit(fd >= 0 ? 0 : 1);
+                _exit(ok ? 0 : 1);
         }
         close(go[0]);
         close(ready[1]);
         fx->holder = pid;
         fx->holder_fd = go[1];
+        fx->holder_ready = ready[0];
+        if (!late)
+                assert_true(holder_took(fx));
+}
 
-        struct pollfd p = { .fd = ready[0], .events = POLLIN };
-        assert_int_equal(poll(&p, 1, 5000), 1);
-        char c = 0;
-        assert_int_equal(read(ready[0], &c, 1), 1);
-        close(ready[0]);
-        assert_int_equal(c, 'y');
+static void spawn_holder(Fixture *fx, const char *node) {
+        spawn_holder_by(fx, node, BY_FD, false);
+}
+
+/* Tells a late holder to take its node now and waits until it did; no
+ * cmocka asserts (another thread may call it): true on success. */
+static bool holder_take(Fixture *fx) {
+        char c = 'o';
+        return write(fx->holder_fd, &c, 1) == 1 && holder_took(fx);
+}
+
+/* Still running: nobody signalled it, and it has not exited. */
+static bool holder_alive(Fixture *fx) {
+        int st;
+        return fx->holder > 0 && waitpid(fx->holder, &st, WNOHANG) == 0;
+}
+
+/* Lets the holder go; it must exit by itself with 0: it held the node all along
+ * and was never signalled. */
+static void release_holder(Fixture *fx) {
+        close(fx->holder_fd);
+        fx->holder_fd = -1;
+        int st = 0;
+        assert_int_equal(reap(fx->holder, 5000, &st), 0);
+        fx->holder = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fail_msg("the holder ended with %s %d", WIFEXITED(st) ? "exit status" : "signal",
+                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
+/* The node as a holder's fd and vfiod's message name it: "/dev/fb1" is
+ * "$UMOCKDEV_DIR/dev/fb1" (vfiod's device directory is the testbed's). */
+static void testbed_node(Fixture *fx, const char *node, char *buf, size_t size) {
+        assert_true(g_str_has_prefix(node, "/dev/"));
+        snprintf(buf, size, "%s%s", fake_kernel_root(fx->k), node);
+}
+
+/* "BEFORE NODE" is in msg, NODE as the kernel names it ("/dev/fb1") or as
+ * where the testbed keeps it: either is the node. */
+static void expect_node_in(Fixture *fx, const char *msg, const char *before, const char *node) {
+        char real[PATH_MAX], as_dev[PATH_MAX + 64], as_real[2 * PATH_MAX];
+        testbed_node(fx, node, real, sizeof(real));
+        snprintf(as_dev, sizeof(as_dev), "%s%s", before, node);
+        snprintf(as_real, sizeof(as_real), "%s%s", before, real);
+        if (!strstr(msg, as_dev) && !strstr(msg, as_real))
+                fail_msg("message lacks '%s' (or '%s'): %s", as_dev, as_real, msg);
+}
+
+/* "PID ... (user U, HOW) on NODE" is in msg: that holder, that way, that node. */
+static void expect_holder_named(Fixture *fx, const char *msg, const char *node, const char *how) {
+        char pid[32], before[64];
+        snprintf(pid, sizeof(pid), " %d ", fx->holder);
+        expect_in(msg, pid);
+        snprintf(before, sizeof(before), ", %s) on ", how);
+        expect_node_in(fx, msg, before, node);
+}
+
+/* How many of pid's fds point at node. */
+static size_t fds_on(Fixture *fx, pid_t pid, const char *node) {
+        char dir[64], real[PATH_MAX];
+        size_t n = 0;
+        testbed_node(fx, node, real, sizeof(real));
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+        GDir *d = g_dir_open(dir, 0, NULL);
+        const char *name;
+        assert_non_null(d);
+        while ((name = g_dir_read_name(d))) {
+                char *p = g_build_filename(dir, name, NULL);
+                char *target = g_file_read_link(p, NULL);
+                n += target && g_str_equal(target, real);
+                g_free(target);
+                g_free(p);
+        }
+        g_dir_close(d);
+        return n;
 }
 
 /* Children of this process that have not been reaped: the stuck writer. */
@@ -605,6 +780,288 @@ static void test_give_back_fails(void **state) {
         assert_true(state_exists(fx));
 }
 
+/* ---- holders found in sysfs, not in a list ---- */
+
+#define RICH_ON_HOST FOUR_ON("nvidia", "snd_hda_intel", "xhci_hcd", "nvidia-gpu")
+
+/* With nodes of every kind below the functions and nobody on them, the GPU
+ * goes and comes back as without them. */
+static void test_rich_cycles(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(rich));
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, FOUR_ON("vfio-pci", "vfio-pci", "vfio-pci", "vfio-pci"));
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, RICH_ON_HOST);
+}
+
+/* A process with node open: to-vfio refuses before its first write, names
+ * the process, the node and how it holds it, and leaves it alone. */
+static void refused_by_fd(void **state, const char *node) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(rich));
+        spawn_holder(fx, node);
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_holder_named(fx, msg, node, "fd");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), 0);
+        expect_drivers(fx, RICH_ON_HOST);
+        for (const char *const *a = (const char *const[]) { GPU, AUDIO, USB, UCSI, NULL }; *a; a++)
+                expect_override(fx, *a, NULL);
+        assert_false(state_exists(fx));
+        assert_true(holder_alive(fx));
+        release_holder(fx);
+}
+
+static void test_holder_alsa_control(void **state) {
+        refused_by_fd(state, "/dev/snd/controlC0");
+}
+
+static void test_holder_alsa_pcm(void **state) {
+        refused_by_fd(state, "/dev/snd/pcmC0D3p");
+}
+
+static void test_holder_fbdev(void **state) {
+        refused_by_fd(state, "/dev/fb1");
+}
+
+static void test_holder_i2c_dev(void **state) {
+        refused_by_fd(state, "/dev/i2c-3");
+}
+
+/* Five levels below the GPU's USB function. */
+static void test_holder_hidraw(void **state) {
+        refused_by_fd(state, "/dev/hidraw0");
+}
+
+/* Mapped, with its fd closed: the mapping keeps the driver's file open. */
+static void test_holder_mapping(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(seed));
+        spawn_holder_by(fx, "/dev/dri/card1", BY_MAPPING, false);
+        assert_int_equal(fds_on(fx, fx->holder, "/dev/dri/card1"), 0);
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_holder_named(fx, msg, "/dev/dri/card1", "mapping");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), 0);
+        expect_drivers(fx, SEED_ON_HOST);
+        assert_false(state_exists(fx));
+        assert_true(holder_alive(fx));
+        release_holder(fx);
+}
+
+/* The VM's nodes: to-host with --drain refuses, and signals nobody. */
+static void vm_holder_kept(Fixture *fx, const char *node) {
+        char msg[2048];
+        spawn_holder(fx, node);
+
+        unsigned writes = fake_kernel_writes(fx->k);
+        assert_int_equal(run(fx, TO_HOST, true, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_holder_named(fx, msg, node, "fd");
+        expect_in(msg, "That is a VM's process");
+        expect_in(msg, "never signals it");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), writes);
+        expect_drivers(fx, SEED_ON_VFIO);
+        assert_true(fake_kernel_vfio_node(fx->k, GROUP));
+        assert_true(holder_alive(fx));
+        release_holder(fx);  /* exits 0: no SIGTERM reached it */
+}
+
+static void test_vm_holder_not_drained(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(on_vfio_cdev, .extra_drivers = host_drivers));
+        HandoffState s = {};
+        assert_int_equal(strv_extend(&s.drivers, GPU "=nvidia"), 0);
+        assert_int_equal(strv_extend(&s.drivers, AUDIO "=snd_hda_intel"), 0);
+        assert_int_equal(handoff_state_save(GPU, &s), 0);
+        handoff_state_done(&s);
+
+        vm_holder_kept(fx, "/dev/vfio/13");
+        vm_holder_kept(fx, "/dev/vfio/devices/vfio0");
+
+        /* nobody on them: the GPU comes back */
+        assert_int_equal(run(fx, TO_HOST, true, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_HOST);
+        assert_false(state_exists(fx));
+}
+
+/* ---- holders inside the kernel ---- */
+
+/* fbcon bound, on the GPU's framebuffer (its map cannot be read on the
+ * testbed's plain-file node: taken for fbcon's); unbound, it holds nothing. */
+static void test_kernel_holder_fbcon(void **state) {
+        Fixture *fx = *state;
+        char msg[2048], p[PATH_MAX];
+        start(fx, &SCENARIO(with_fb, .fbcon_bind = "1"));
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_node_in(fx, msg, "fbcon (kernel) on ", "/dev/fb1");
+        expect_in(msg, "echo 0 > /sys/class/vtconsole/vtcon1/bind");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), 0);
+        expect_drivers(fx, SEED_ON_HOST);
+        assert_false(state_exists(fx));
+
+        /* what the message says to do */
+        snprintf(p, sizeof(p), "%s/sys/class/vtconsole/vtcon1/bind", fake_kernel_root(fx->k));
+        assert_true(g_file_set_contents(p, "0\n", -1, NULL));
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_VFIO);
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_HOST);
+}
+
+/* A reference on the audio driver's module that no process and no module explains. */
+static void test_kernel_holder_module(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(seed, .modules = hda_module_used, .n_modules = ELEMENTSOF(hda_module_used)));
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_in(msg, "module snd_hda_intel (kernel) on " AUDIO);
+        expect_in(msg, "1 reference(s) on module snd_hda_intel");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), 0);
+        expect_drivers(fx, SEED_ON_HOST);
+        assert_false(state_exists(fx));
+}
+
+/* The same reference, held by a module built on it (holders/): nobody's in the way. */
+static void test_module_reference_explained(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(seed, .modules = hda_module_explained, .n_modules = ELEMENTSOF(hda_module_explained)));
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_VFIO);
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_HOST);
+}
+
+static void nvidia_gpu_dir(Fixture *fx, const char *address, const char *information) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/gpus/%s", fx->nvidia_proc, address);
+        assert_int_equal(g_mkdir_with_parents(p, 0755), 0);
+        if (information) {
+                snprintf(p, sizeof(p), "%s/gpus/%s/information", fx->nvidia_proc, address);
+                assert_true(g_file_set_contents(p, information, -1, NULL));
+        }
+}
+
+/* nvidia's nodes are outside the device's subtree: /dev/nvidiaN is the card
+ * whose "Device Minor" is N, nvidiactl is every card's. */
+static void test_nvidia_nodes(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        snprintf(fx->nvidia_proc, sizeof(fx->nvidia_proc), "/tmp/vfiod-test-nvidia.XXXXXX");
+        assert_non_null(mkdtemp(fx->nvidia_proc));
+        assert_int_equal(setenv("VFIOD_NVIDIA_PROC_DIR", fx->nvidia_proc, 1), 0);
+        nvidia_gpu_dir(fx, GPU, "Model: \t\t NVIDIA GeForce RTX 3090\nIRQ:   \t\t 180\nDevice Minor:\t 0\n");
+        start(fx, &SCENARIO(seed, .nodes = nvidia_nodes));
+
+        /* another card's node */
+        spawn_holder(fx, "/dev/nvidia1");
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_VFIO);
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_HOST);
+        assert_true(holder_alive(fx));
+        release_holder(fx);
+
+        /* this card's */
+        spawn_holder(fx, "/dev/nvidia0");
+        unsigned writes = fake_kernel_writes(fx->k);
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_holder_named(fx, msg, "/dev/nvidia0", "fd");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), writes);
+        expect_drivers(fx, SEED_ON_HOST);
+        release_holder(fx);
+
+        /* the driver's, while this is its only card */
+        spawn_holder(fx, "/dev/nvidiactl");
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_holder_named(fx, msg, "/dev/nvidiactl", "fd");
+        expect_in(msg, "shared nodes");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), writes);
+        expect_drivers(fx, SEED_ON_HOST);
+
+        /* with a second card, nvidiactl may be the other card's user */
+        nvidia_gpu_dir(fx, "0000:02:00.0", "Device Minor:\t 1\n");
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_VFIO);
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_HOST);
+        assert_true(holder_alive(fx));
+        release_holder(fx);
+}
+
+/* ---- a holder that comes after the first look ---- */
+
+typedef struct LateHolder {
+        Fixture *fx;
+        bool broke, took;
+        char *audio_at_break, *gpu_at_break;
+} LateHolder;
+
+/* At the breakpoint the engine waits for the kernel: the holder takes the
+ * display function's node, then the kernel goes on. */
+static void *late_holder_thread(void *userdata) {
+        LateHolder *l = userdata;
+        l->broke = fake_kernel_wait_break(l->fx->k, 20000) == 0;
+        if (l->broke) {
+                l->audio_at_break = fake_kernel_driver(l->fx->k, AUDIO);
+                l->gpu_at_break = fake_kernel_driver(l->fx->k, GPU);
+                l->took = holder_take(l->fx);
+        }
+        fake_kernel_resume(l->fx->k);
+        return NULL;
+}
+
+static void test_holder_appears_before_unbind(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        pthread_t t;
+        start(fx, &SCENARIO(seed));
+        spawn_holder_by(fx, "/dev/dri/card1", BY_FD, true);  /* forked now, takes the node later */
+
+        /* Write 3 is the audio function's drivers_probe: its unbind is done,
+         * and the engine waits for vfio-pci's bind; the GPU's turn comes after. */
+        LateHolder l = { .fx = fx };
+        fake_kernel_break_at(fx->k, 3);
+        assert_int_equal(pthread_create(&t, NULL, late_holder_thread, &l), 0);
+        HandoffOutcome o = run(fx, TO_VFIO, false, msg, sizeof(msg));
+        assert_int_equal(pthread_join(t, NULL), 0);
+        assert_true(l.broke);
+        assert_true(l.took);
+        assert_null(l.audio_at_break);               /* it was half way ... */
+        assert_string_equal(l.gpu_at_break, "nvidia");  /* ... and the GPU not yet */
+        g_free(l.audio_at_break);
+        g_free(l.gpu_at_break);
+
+        assert_int_equal(o, HANDOFF_REFUSED_IN_USE);
+        expect_in(msg, "came into use before " GPU "'s unbind");
+        expect_holder_named(fx, msg, "/dev/dri/card1", "fd");
+        expect_in(msg, "rolled back");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        expect_drivers(fx, SEED_ON_HOST);
+        expect_override(fx, GPU, NULL);
+        expect_override(fx, AUDIO, NULL);
+        assert_false(fake_kernel_vfio_node(fx->k, GROUP));
+        assert_false(state_exists(fx));
+        assert_true(holder_alive(fx));
+        release_holder(fx);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(int argc, char **argv) {
@@ -630,6 +1087,19 @@ int main(int argc, char **argv) {
                 T(test_give_back_recorded),
                 T(test_give_back_unrecorded),
                 T(test_give_back_fails),
+                T(test_rich_cycles),
+                T(test_holder_alsa_control),
+                T(test_holder_alsa_pcm),
+                T(test_holder_fbdev),
+                T(test_holder_i2c_dev),
+                T(test_holder_hidraw),
+                T(test_holder_mapping),
+                T(test_vm_holder_not_drained),
+                T(test_kernel_holder_fbcon),
+                T(test_kernel_holder_module),
+                T(test_module_reference_explained),
+                T(test_nvidia_nodes),
+                T(test_holder_appears_before_unbind),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
