@@ -81,7 +81,7 @@ static int node_add(DeviceNodeList *l, const char *path, dev_t devnum, bool bloc
         snprintf(n->function, sizeof(n->function), "%s", strempty(function));
         /* A node at the path that is another device (a stale node) identifies
          * nothing; a plain file there is only the tests' testbed. */
-        bool is_node = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+        bool is_node = have && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
         if (have && (!is_node || st.st_rdev == devnum)) {
                 n->st_dev = st.st_dev;
                 n->st_ino = st.st_ino;

@@ -97,18 +97,6 @@ char *printable_name(const char *s) {
         return out;
 }
 
-int proc_maps_line(const char *line, unsigned *ret_major, unsigned *ret_minor, unsigned long *ret_inode) {
-        /* "7f..-7f.. rw-s 00000000 00:05 1033 /dev/dri/card1": the file's device and inode. */
-        unsigned major, minor;
-        unsigned long inode;
-        if (sscanf(line, "%*x-%*x %*s %*x %x:%x %lu", &major, &minor, &inode) != 3)
-                return -EINVAL;
-        *ret_major = major;
-        *ret_minor = minor;
-        *ret_inode = inode;
-        return 0;
-}
-
 static int holder_add(HolderList *l, const char *proc_root, pid_t pid, const DeviceNode *node, HoldHow how) {
         _cleanup_free_ char *p = NULL, *status = NULL, *comm = NULL;
         uid_t uid = 0;
@@ -161,15 +149,21 @@ static const DeviceNode *node_by_inode(const DeviceNodeList *nodes, dev_t dev, i
         return NULL;
 }
 
-static int scan_fds(const char *proc_root, pid_t pid, const DeviceNodeList *nodes, const char *devp, HolderList *l) {
-        char fddir[PATH_MAX];
+static int scan_fds(int procfd, const char *proc_root, pid_t pid, const DeviceNodeList *nodes, const char *devp,
+                    HolderList *l) {
+        char fddir[32];
         int r;
 
-        snprintf(fddir, sizeof(fddir), "%s/%d/fd", proc_root, pid);
+        snprintf(fddir, sizeof(fddir), "%d/fd", pid);
         /* Processes come and go and others' fds need root: skip what we cannot read. */
-        _cleanup_closedir_ DIR *fds = opendir(fddir);
-        if (!fds)
+        int dfd = openat(procfd, fddir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
                 return 0;
+        _cleanup_closedir_ DIR *fds = fdopendir(dfd);
+        if (!fds) {
+                close(dfd);
+                return 0;
+        }
 
         size_t devp_len = strlen(devp);
         struct dirent *fe;
@@ -179,13 +173,11 @@ static int scan_fds(const char *proc_root, pid_t pid, const DeviceNodeList *node
                 if (fe->d_name[0] == '.')
                         continue;
                 /* The link's text costs nothing; stat() would reach the file's filesystem. */
-                ssize_t k = readlinkat(dirfd(fds), fe->d_name, target, sizeof(target) - 1);
-                if (k <= 0)
+                ssize_t k = readlinkat(dfd, fe->d_name, target, sizeof(target) - 1);
+                if (k <= (ssize_t) devp_len || memcmp(target, devp, devp_len) != 0 || target[devp_len] != '/')
                         continue;
                 target[k] = 0;
-                if (strncmp(target, devp, devp_len) != 0 || target[devp_len] != '/')
-                        continue;
-                if (statx(dirfd(fds), fe->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &stx) < 0)
+                if (statx(dfd, fe->d_name, AT_STATX_DONT_SYNC, STATX_TYPE | STATX_INO, &stx) < 0)
                         continue;
                 const DeviceNode *n = NULL;
                 if (S_ISCHR(stx.stx_mode) || S_ISBLK(stx.stx_mode))
@@ -198,30 +190,92 @@ static int scan_fds(const char *proc_root, pid_t pid, const DeviceNodeList *node
         return 0;
 }
 
-static int scan_maps(const char *proc_root, pid_t pid, const DeviceNodeList *nodes, HolderList *l) {
-        char path[PATH_MAX];
-        _cleanup_free_ char *line = NULL;
-        size_t size = 0;
+/* The mapped file's device and inode from one maps line, without sscanf:
+ * a desktop's /proc holds tens of thousands of these lines. */
+static bool maps_line_file(const char *p, const char *end, unsigned *ret_major, unsigned *ret_minor,
+                           unsigned long *ret_inode) {
+        /* Skip "start-end perms offset ". */
+        for (int field = 0; field < 3; field++) {
+                p = memchr(p, ' ', end - p);
+                if (!p)
+                        return false;
+                p++;
+        }
+        unsigned long v[3] = {};
+        for (int i = 0; i < 3; i++) {
+                const char *start = p;
+                for (; p < end; p++) {
+                        unsigned d;
+                        if (*p >= '0' && *p <= '9')
+                                d = *p - '0';
+                        else if (i < 2 && *p >= 'a' && *p <= 'f')
+                                d = *p - 'a' + 10;
+                        else
+                                break;
+                        v[i] = v[i] * (i < 2 ? 16 : 10) + d;
+                }
+                if (p == start || p == end || (*p != (i == 0 ? ':' : ' ') && !(i == 2 && *p == '\n')))
+                        return false;
+                p++;
+        }
+        *ret_major = (unsigned) v[0];
+        *ret_minor = (unsigned) v[1];
+        *ret_inode = v[2];
+        return true;
+}
+
+int proc_maps_line(const char *line, unsigned *ret_major, unsigned *ret_minor, unsigned long *ret_inode) {
+        return maps_line_file(line, line + strlen(line), ret_major, ret_minor, ret_inode) ? 0 : -EINVAL;
+}
+
+/* Returns 1 when the process has a memory map at all, 0 for a kernel thread or a zombie (no fds either). */
+static int scan_maps(int procfd, const char *proc_root, pid_t pid, const DeviceNodeList *nodes, char **buf,
+                     size_t *size, HolderList *l) {
+        char path[32];
+        size_t len = 0;
         int r;
 
-        snprintf(path, sizeof(path), "%s/%d/maps", proc_root, pid);
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f)
+        snprintf(path, sizeof(path), "%d/maps", pid);
+        _cleanup_close_ int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 1;  /* cannot tell: look at its fds */
+        /* Large reads: each one takes the process's mmap lock and walks to its position again. */
+        for (;;) {
+                if (*size - len < 65536) {
+                        char *b = realloc(*buf, *size * 2 ?: 262144);
+                        if (!b)
+                                return -ENOMEM;
+                        *buf = b;
+                        *size = *size * 2 ?: 262144;
+                }
+                ssize_t k = read(fd, *buf + len, *size - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                len += (size_t) k;
+        }
+        if (len == 0)
                 return 0;
-        while (getline(&line, &size, f) > 0) {
+
+        for (const char *p = *buf, *end = *buf + len; p < end;) {
+                const char *nl = memchr(p, '\n', end - p) ?: end;
                 unsigned major, minor;
                 unsigned long inode;
-                if (proc_maps_line(line, &major, &minor, &inode) < 0 || inode == 0)
-                        continue;
-                const DeviceNode *n = node_by_inode(nodes, makedev(major, minor), (ino_t) inode);
-                if (n && (r = holder_add(l, proc_root, pid, n, HOLD_MAPPING)) < 0)
-                        return r;
+                if (maps_line_file(p, nl < end ? nl + 1 : nl, &major, &minor, &inode) && inode != 0) {
+                        const DeviceNode *n = node_by_inode(nodes, makedev(major, minor), (ino_t) inode);
+                        if (n && (r = holder_add(l, proc_root, pid, n, HOLD_MAPPING)) < 0)
+                                return r;
+                }
+                p = nl + 1;
         }
-        return 0;
+        return 1;
 }
 
 static int scan(const char *proc_root, const DeviceNodeList *nodes, bool maps, HolderList *ret) {
         HolderList l = {};
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0;
         bool any_inode = false;
         int r = 0;
 
@@ -235,6 +289,7 @@ static int scan(const char *proc_root, const DeviceNodeList *nodes, bool maps, H
         _cleanup_closedir_ DIR *proc = opendir(proc_root);
         if (!proc)
                 return -errno;
+        int procfd = dirfd(proc);
 
         const char *devp = dev_dir();
         struct dirent *de;
@@ -243,8 +298,18 @@ static int scan(const char *proc_root, const DeviceNodeList *nodes, bool maps, H
                 long pid = strtol(de->d_name, &end, 10);
                 if (*end || pid <= 0 || pid == getpid())
                         continue;
-                if ((r = scan_fds(proc_root, (pid_t) pid, nodes, devp, &l)) < 0 ||
-                    (maps && any_inode && (r = scan_maps(proc_root, (pid_t) pid, nodes, &l)) < 0)) {
+                /* Maps first: an empty one is a kernel thread's (most of /proc on a
+                 * small system) or a zombie's, which have no fds to look at either
+                 * (an exiting process drops its mm just before its files: those
+                 * are closed a moment later, and its unbind would not wait long). */
+                if (maps && any_inode && (r = scan_maps(procfd, proc_root, (pid_t) pid, nodes, &buf, &size, &l)) <= 0) {
+                        if (r < 0) {
+                                holder_list_done(&l);
+                                return r;
+                        }
+                        continue;
+                }
+                if ((r = scan_fds(procfd, proc_root, (pid_t) pid, nodes, devp, &l)) < 0) {
                         holder_list_done(&l);
                         return r;
                 }
