@@ -137,19 +137,22 @@ static int device_dir_node(const char *dir, const char *function, NodeKind kind,
 }
 
 static int walk(const char *dir, const char *function, NodeKind kind, unsigned depth, DeviceNodeList *l) {
-        int r = device_dir_node(dir, function, kind, l);
-        if (r < 0 || depth >= MAX_DEPTH)
-                return r;
+        bool has_dev = false;
+        int r;
 
         _cleanup_closedir_ DIR *d = opendir(dir);
         if (!d)
                 return 0;  /* gone meanwhile (an unbind removes its class devices) */
         struct dirent *de;
         while ((de = readdir(d))) {
+                /* The listing tells which directories are devices: no open of a
+                 * "dev" that is not there, in every directory of the tree. */
+                if (de->d_type == DT_REG && streq(de->d_name, "dev"))
+                        has_dev = true;
                 /* Child devices are directories; symlinks (subsystem, driver, device,
                  * firmware_node ...) lead out of the subtree. */
-                if (de->d_type != DT_DIR || de->d_name[0] == '.' || streq(de->d_name, "power") ||
-                    streq(de->d_name, "msi_irqs"))
+                if (depth >= MAX_DEPTH || de->d_type != DT_DIR || de->d_name[0] == '.' ||
+                    streq(de->d_name, "power") || streq(de->d_name, "msi_irqs"))
                         continue;
                 _cleanup_free_ char *sub = NULL;
                 if (asprintf(&sub, "%s/%s", dir, de->d_name) < 0)
@@ -157,7 +160,7 @@ static int walk(const char *dir, const char *function, NodeKind kind, unsigned d
                 if ((r = walk(sub, function, kind, depth + 1, l)) < 0)
                         return r;
         }
-        return 0;
+        return has_dev ? device_dir_node(dir, function, kind, l) : 0;
 }
 
 int device_nodes_below(const char *syspath, const char *function, NodeKind kind, DeviceNodeList *l) {

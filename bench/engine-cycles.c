@@ -33,6 +33,9 @@ static int parts(struct udev *udev, Gpu *gpu, int n) {
         TIME("gpu_refresh", n, gpu_refresh(gpu));
         TIME("gpu_device_nodes", n, ({ DeviceNodeList l = {}; gpu_device_nodes(gpu, NODE_KINDS_ALL, &l); device_node_list_done(&l); }));
         TIME("holders_scan", n, ({ HolderList l = {}; holders_scan("/proc", &nodes, &l); holder_list_done(&l); }));
+        TIME("kernel_holders_scan", n, ({ HolderList l = {}; kernel_holders_scan(gpu, &nodes, &l); holder_list_done(&l); }));
+        TIME("gpu_holders (what each check before an unbind costs)", n,
+             ({ HolderList l = {}; gpu_holders(gpu, "/proc", NODE_KINDS_ALL, true, &l); holder_list_done(&l); }));
         TIME("device_watch_new", n, ({ DeviceWatch *w = NULL; device_watch_new(udev, &w); device_watch_free(w); }));
         TIME("gpu_load_names", 1, gpu_load_names(gpu));
         TIME("config_load", n, ({ Config *c = NULL; config_load("/etc/vfiod/vfiod.conf", &c); config_free(c); }));

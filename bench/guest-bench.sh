@@ -8,7 +8,8 @@ set -u
 B=${VFIOD_BUILD:-build}
 N=${VFIOD_BENCH_CYCLES:-20}
 export VFIOD_RUNTIME_DIR=/run/vfiod VFIOD_MODPROBE_DIR=/run/modprobe.d
-modprobe bochs; modprobe snd_hda_intel; modprobe vfio-pci
+# The codec driver before snd_hda_intel (tests/kernel/lib.sh says why).
+modprobe bochs; modprobe snd_hda_codec_generic; modprobe snd_hda_intel; modprobe vfio-pci
 for d in /sys/bus/pci/devices/*; do
         [ "$(cat "$d/class")" = 0x030000 ] && [ "$(cat "$d/boot_vga")" = 0 ] && GPU=${d##*/}
 done
