@@ -523,8 +523,7 @@ static bool is_desktop(const char *comm) {
 }
 
 static bool is_dri_node(const char *path) {
-        const char *p = startswith(path, dev_dir());
-        return p && startswith(p, "/dri/");
+        return startswith(path, "/dev/dri/");
 }
 
 static int check_display(Doctor *d) {
@@ -568,8 +567,10 @@ static int check_display(Doctor *d) {
         for (size_t i = 0; i < nodes.n; i++)
                 if (is_dri_node(nodes.items[i].path))
                         nodes.items[k++] = nodes.items[i];
-                else
+                else {
                         free(nodes.items[i].path);
+                        free(nodes.items[i].fs_path);
+                }
         nodes.n = k;
         r = holders_scan(proc, &nodes, &holders);
         if (r < 0)

@@ -214,7 +214,7 @@ n=$((n + 1)); out=$work/out.$n err=$work/err.$n
         - "$root" "$vfioctl" "$work/good.xml" > "$out" 2> "$err"
 rc=$?
 expect "a compositor on the GPU's card1: FAIL naming pid, command, user" 1 \
-        "FAIL  display: the desktop runs on the GPU: 4242 sway (user root) on /dev/dri/card1" \
+        "FAIL  display: the desktop runs on the GPU: 4242 sway (user root, fd) on /dev/dri/card1" \
         "      run the desktop on the iGPU only: WLR_DRM_DEVICES=/dev/dri/cardN (the iGPU's) for sway and other wlroots compositors, or a udev rule SUBSYSTEM==\"drm\", KERNELS==\"0000:01:00.0\", TAG+=\"mutter-device-ignore\" for GNOME; then log in again"
 
 fresh foreign
