@@ -768,19 +768,8 @@ FakeKernel *fake_kernel_new(const FakeScenario *s) {
         for (size_t i = 0; i < k->n_fns; i++)
                 vfio_node_update(k, k->fns[i].group);
 
-        if (s->busy_module) {
-                char *mdir = g_strdup_printf("%s/sys/module/%s", k->root, s->busy_module);
-                char *holders = path_join(mdir, "holders");
-                mkdir_p(holders);
-                char *f = path_join(mdir, "initstate");
-                write_file(f, "live\n");
-                g_free(f);
-                f = path_join(mdir, "refcnt");
-                write_file(f, "1\n");
-                g_free(f);
-                g_free(holders);
-                g_free(mdir);
-        }
+        if (s->busy_module)
+                add_module(k, &(FakeModule) { .name = s->busy_module, .refcnt = 1 });
 
         for (size_t i = 0; i < s->n_modules; i++)
                 add_module(k, &s->modules[i]);

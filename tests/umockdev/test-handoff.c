@@ -725,15 +725,22 @@ static void test_host_nothing_to_do(void **state) {
         expect_drivers(fx, SEED_ON_HOST);
 }
 
+/* The record a handoff to vfio-pci leaves: the GPU was on nvidia, its audio on AUDIO_DRIVER. */
+static void record_drivers(const char *audio_driver) {
+        HandoffState s = {};
+        _cleanup_free_ char *audio = NULL;
+        assert_true(asprintf(&audio, AUDIO "=%s", audio_driver) >= 0);
+        assert_int_equal(strv_extend(&s.drivers, GPU "=nvidia"), 0);
+        assert_int_equal(strv_extend(&s.drivers, audio), 0);
+        assert_int_equal(handoff_state_save(GPU, &s), 0);
+        handoff_state_done(&s);
+}
+
 static void test_give_back_recorded(void **state) {
         Fixture *fx = *state;
         char msg[2048];
         start(fx, &SCENARIO(on_vfio, .extra_drivers = host_drivers));
-        HandoffState s = {};
-        assert_int_equal(strv_extend(&s.drivers, GPU "=nvidia"), 0);
-        assert_int_equal(strv_extend(&s.drivers, AUDIO "=snd_hda_intel"), 0);
-        assert_int_equal(handoff_state_save(GPU, &s), 0);
-        handoff_state_done(&s);
+        record_drivers("snd_hda_intel");
         expect_drivers(fx, SEED_ON_VFIO);
         assert_true(fake_kernel_vfio_node(fx->k, GROUP));
 
@@ -763,11 +770,7 @@ static void test_give_back_fails(void **state) {
         start(fx, &SCENARIO(on_vfio, .extra_drivers = host_drivers));
         fx->config->bind_timeout = 1 * USEC_PER_SEC;  /* the test waits for it */
         /* the audio function's recorded driver is not there, and nothing else claims it */
-        HandoffState s = {};
-        assert_int_equal(strv_extend(&s.drivers, GPU "=nvidia"), 0);
-        assert_int_equal(strv_extend(&s.drivers, AUDIO "=snd_hda_gone"), 0);
-        assert_int_equal(handoff_state_save(GPU, &s), 0);
-        handoff_state_done(&s);
+        record_drivers("snd_hda_gone");
 
         assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_ROLLED_BACK);
         expect_in(msg, AUDIO);
@@ -878,11 +881,7 @@ static void test_vm_holder_not_drained(void **state) {
         Fixture *fx = *state;
         char msg[2048];
         start(fx, &SCENARIO(on_vfio_cdev, .extra_drivers = host_drivers));
-        HandoffState s = {};
-        assert_int_equal(strv_extend(&s.drivers, GPU "=nvidia"), 0);
-        assert_int_equal(strv_extend(&s.drivers, AUDIO "=snd_hda_intel"), 0);
-        assert_int_equal(handoff_state_save(GPU, &s), 0);
-        handoff_state_done(&s);
+        record_drivers("snd_hda_intel");
 
         vm_holder_kept(fx, "/dev/vfio/13");
         vm_holder_kept(fx, "/dev/vfio/devices/vfio0");
