@@ -242,16 +242,19 @@ static int scan_maps(int procfd, const char *proc_root, pid_t pid, const DeviceN
         /* Large reads: each one takes the process's mmap lock and walks to its position again. */
         for (;;) {
                 if (*size - len < 65536) {
-                        char *b = realloc(*buf, *size * 2 ?: 262144);
+                        size_t want = *size > 0 ? *size * 2 : 262144;
+                        char *b = realloc(*buf, want);
                         if (!b)
                                 return -ENOMEM;
                         *buf = b;
-                        *size = *size * 2 ?: 262144;
+                        *size = want;
                 }
                 ssize_t k = read(fd, *buf + len, *size - len);
                 if (k < 0 && errno == EINTR)
                         continue;
-                if (k <= 0)
+                if (k < 0)
+                        return 1;  /* a maps that cannot be read is no kernel thread's: look at its fds */
+                if (k == 0)
                         break;
                 len += (size_t) k;
         }
