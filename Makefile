@@ -118,11 +118,8 @@ $(BUILD)/bench/bare-handoff: bench/bare-handoff.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
-$(BUILD)/bench/engine-cycles: bench/engine-cycles.c $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
-
-$(BUILD)/bench/holders-scan: bench/holders-scan.c $(LIB)
+# The benchmarks that link the engine's library.
+$(BUILD)/bench/engine-cycles $(BUILD)/bench/holders-scan: $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
