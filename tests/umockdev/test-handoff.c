@@ -409,17 +409,22 @@ static bool holder_alive(Fixture *fx) {
         return fx->holder > 0 && waitpid(fx->holder, &st, WNOHANG) == 0;
 }
 
+/* Reaps *pid, which must end by itself with exit status 0; clears it. */
+static void reap_exited_ok(pid_t *pid, const char *what) {
+        int st = 0;
+        assert_int_equal(reap(*pid, 5000, &st), 0);
+        *pid = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fail_msg("the %s ended with %s %d", what, WIFEXITED(st) ? "exit status" : "signal",
+                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+}
+
 /* Lets the holder go; it must exit by itself with 0: it held the node all along
  * and was never signalled. */
 static void release_holder(Fixture *fx) {
         close(fx->holder_fd);
         fx->holder_fd = -1;
-        int st = 0;
-        assert_int_equal(reap(fx->holder, 5000, &st), 0);
-        fx->holder = 0;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                fail_msg("the holder ended with %s %d", WIFEXITED(st) ? "exit status" : "signal",
-                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        reap_exited_ok(&fx->holder, "holder");
 }
 
 /* The node as a holder's fd and vfiod's message name it: "/dev/fb1" is
@@ -656,12 +661,7 @@ static void test_hung_unbind(void **state) {
 
         /* once the write returns, the writer is gone */
         assert_int_equal(fake_kernel_release_hung(fx->k, 5000), 1);
-        int st = 0;
-        assert_int_equal(reap(fx->stuck_writer, 5000, &st), 0);
-        fx->stuck_writer = 0;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                fail_msg("the writer ended with %s %d", WIFEXITED(st) ? "exit status" : "signal",
-                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        reap_exited_ok(&fx->stuck_writer, "writer");
 }
 
 static void test_vfio_probe_ebusy(void **state) {
