@@ -500,6 +500,15 @@ static size_t find_children(pid_t *ret, size_t max) {
 
 /* ---- the tests ---- */
 
+/* The seed GPU to vfio-pci and back, nothing in the way. */
+static void seed_round_trip(Fixture *fx) {
+        char msg[2048];
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_VFIO);
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, SEED_ON_HOST);
+}
+
 static void test_seed_cycles(void **state) {
         Fixture *fx = *state;
         char msg[2048];
@@ -912,10 +921,7 @@ static void test_kernel_holder_fbcon(void **state) {
         /* what the message says to do */
         snprintf(p, sizeof(p), "%s/sys/class/vtconsole/vtcon1/bind", fake_kernel_root(fx->k));
         assert_true(g_file_set_contents(p, "0\n", -1, NULL));
-        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_VFIO);
-        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_HOST);
+        seed_round_trip(fx);
 }
 
 /* A reference on the audio driver's module that no process and no module explains. */
@@ -936,13 +942,9 @@ static void test_kernel_holder_module(void **state) {
 /* The same reference, held by a module built on it (holders/): nobody's in the way. */
 static void test_module_reference_explained(void **state) {
         Fixture *fx = *state;
-        char msg[2048];
         start(fx, &SCENARIO(seed, .modules = hda_module_explained, .n_modules = ELEMENTSOF(hda_module_explained)));
 
-        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_VFIO);
-        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_HOST);
+        seed_round_trip(fx);
 }
 
 static void nvidia_gpu_dir(Fixture *fx, const char *address, const char *information) {
@@ -968,10 +970,7 @@ static void test_nvidia_nodes(void **state) {
 
         /* another card's node */
         spawn_holder(fx, "/dev/nvidia1");
-        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_VFIO);
-        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_HOST);
+        seed_round_trip(fx);
         assert_true(holder_alive(fx));
         release_holder(fx);
 
@@ -996,10 +995,7 @@ static void test_nvidia_nodes(void **state) {
 
         /* with a second card, nvidiactl may be the other card's user */
         nvidia_gpu_dir(fx, "0000:02:00.0", "Device Minor:\t 1\n");
-        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_VFIO);
-        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
-        expect_drivers(fx, SEED_ON_HOST);
+        seed_round_trip(fx);
         assert_true(holder_alive(fx));
         release_holder(fx);
 }
