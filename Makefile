@@ -192,6 +192,8 @@ else
 	sed -e '/^# BEGIN generic GPU match/,/^# END generic GPU match/c\# The GPU of vfiod.conf: every function of its slot.\nKERNEL=="'"$$slot"'.*", TAG+="systemd"' \
 	        rules/70-vfiod.rules > $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules && chmod 644 $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules
 endif
+	$(SUBST) rules/71-vfiod-audio.rules > $(DESTDIR)$(UDEVRULESDIR)/71-vfiod-audio.rules
+	chmod 644 $(DESTDIR)$(UDEVRULESDIR)/71-vfiod-audio.rules
 	for m in $(MAN_PAGES); do install -Dm644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/} || exit 1; done
 ifneq ($(BASH_COMPLETION),)
 	install -Dm644 $(BASH_COMPLETION) $(DESTDIR)$(BASHCOMPLETIONDIR)/vfioctl
@@ -204,7 +206,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(VFIOCTL_LINKS)) \
 	        $(addprefix $(DESTDIR)$(SYSTEMDSYSTEMUNITDIR)/,$(SYSTEM_UNITS)) \
 	        $(addprefix $(DESTDIR)$(SYSTEMDUSERUNITDIR)/,$(USER_UNITS)) $(DESTDIR)$(TMPFILESDIR)/vfiod.conf \
-	        $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules $(DESTDIR)$(DBUSSYSTEMDIR)/org.vfiod1.conf \
+	        $(DESTDIR)$(UDEVRULESDIR)/70-vfiod.rules $(DESTDIR)$(UDEVRULESDIR)/71-vfiod-audio.rules \
+	        $(DESTDIR)$(DBUSSYSTEMDIR)/org.vfiod1.conf \
 	        $(DESTDIR)$(POLKITACTIONDIR)/org.vfiod1.policy \
 	        $(addprefix $(DESTDIR)$(BASHCOMPLETIONDIR)/,vfioctl $(VFIOCTL_LINKS))
 	for m in $(MAN_PAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done

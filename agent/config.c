@@ -200,8 +200,15 @@ static int handle(void *user, const char *section, const char *name, const char 
                         r = 0;
                 } else
                         return FAIL(st, "unknown key '%s' in section [Handoff]", name);
+        } else if (streq(section, "Desktop")) {
+                if (streq(name, "HideGpuAudio")) {
+                        if (parse_bool(value, &c->hide_gpu_audio) < 0)
+                                return FAIL(st, "HideGpuAudio=%s is not a boolean", value);
+                } else
+                        return FAIL(st, "unknown key '%s' in section [Desktop]", name);
         } else
-                return FAIL(st, "unknown section [%s] (expected [GPU], [VM], [Handoff], [Access] or [LookingGlass])", section);
+                return FAIL(st, "unknown section [%s] (expected [GPU], [VM], [Handoff], [Access], [LookingGlass] or [Desktop])",
+                            section);
 
         if (r < 0)
                 return FAIL(st, "%s", strerror(-r));

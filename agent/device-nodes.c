@@ -25,6 +25,10 @@ const char *nvidia_proc_dir(void) {
         return secure_getenv("VFIOD_NVIDIA_PROC_DIR") ?: "/proc/driver/nvidia";
 }
 
+const char *asound_proc_dir(void) {
+        return secure_getenv("VFIOD_ASOUND_DIR") ?: "/proc/asound";
+}
+
 const char *node_kind_to_string(NodeKind k) {
         static const char *table[_NODE_KIND_MAX] = {
                 [NODE_FUNCTION] = "function",

@@ -5,12 +5,17 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <libudev.h>
+#include <linux/fb.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <systemd/sd-bus.h>
@@ -46,10 +51,13 @@ typedef struct Check {
 
 typedef struct Doctor {
         const char *root;        /* "" without --root */
+        char *proc;              /* /proc, under --root's DIR */
         const char *config_path;
         Config *config;
         struct udev *udev;
         Gpu *gpu;                /* NULL: none found */
+        char boot_address[PCI_ADDRESS_STRLEN]; /* the boot display; "": none found */
+        char *boot_syspath;
         char **cmdline;          /* words of /proc/cmdline */
         char **host_modules;     /* what has to load at boot: the GPU's host drivers, '_' for '-' */
         char *grub_fix;
@@ -68,6 +76,10 @@ static bool arg_json = false;
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_enumerate *, udev_enumerate_unref);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_device *, udev_device_unref);
+static void holder_list_donep(HolderList *l) {
+        holder_list_done(l);
+}
+static int conf_name_filter(const struct dirent *de);
 static const char *result_to_string(CheckResult r) {
         static const char *table[] = { [CHECK_PASS] = "PASS", [CHECK_WARN] = "WARN", [CHECK_FAIL] = "FAIL" };
         return table[r];
@@ -130,6 +142,8 @@ static void doctor_done(Doctor *d) {
         strv_free(d->cmdline);
         strv_free(d->host_modules);
         free(d->grub_fix);
+        free(d->proc);
+        free(d->boot_syspath);
 }
 
 /* ---- small helpers ---- */
@@ -507,37 +521,181 @@ static int cmp_strp(const void *a, const void *b) {
         return strcmp(*(char * const *) a, *(char * const *) b);
 }
 
-static const char *const desktop_programs[] = {
-        "Xorg", "X", "Xwayland", "gnome-shell", "mutter", "kwin_wayland", "kwin_x11", "plasmashell", "sway",
-        "Hyprland", "weston", "labwc", "wayfire", "river", "niri", "cosmic-comp", "gamescope", "gdm",
-        "gdm-x-session", "gdm-wayland-session", "sddm", "sddm-greeter", "lightdm", "cage", "kmscon",
+/* What draws on a DRM node: the compositor says how to keep it on the iGPU. */
+typedef enum DesktopKind {
+        DESKTOP_WLROOTS,
+        DESKTOP_HYPRLAND,
+        DESKTOP_KWIN,
+        DESKTOP_MUTTER,
+        DESKTOP_XORG,
+        DESKTOP_OTHER,
+        _DESKTOP_KIND_MAX,
+        DESKTOP_NONE = -1,
+} DesktopKind;
+
+static const struct {
+        const char *comm;
+        DesktopKind kind;
+} desktop_programs[] = {
+        { "sway", DESKTOP_WLROOTS }, { "labwc", DESKTOP_WLROOTS }, { "wayfire", DESKTOP_WLROOTS },
+        { "river", DESKTOP_WLROOTS }, { "cage", DESKTOP_WLROOTS },
+        { "Hyprland", DESKTOP_HYPRLAND },
+        { "kwin_wayland", DESKTOP_KWIN },
+        { "gnome-shell", DESKTOP_MUTTER }, { "mutter", DESKTOP_MUTTER },
+        { "Xorg", DESKTOP_XORG }, { "X", DESKTOP_XORG }, { "kwin_x11", DESKTOP_XORG },
+        { "Xwayland", DESKTOP_OTHER }, { "plasmashell", DESKTOP_OTHER }, { "weston", DESKTOP_OTHER },
+        { "niri", DESKTOP_OTHER }, { "cosmic-comp", DESKTOP_OTHER }, { "gamescope", DESKTOP_OTHER },
+        { "gdm", DESKTOP_OTHER }, { "gdm-x-session", DESKTOP_OTHER }, { "gdm-wayland-session", DESKTOP_OTHER },
+        { "sddm", DESKTOP_OTHER }, { "sddm-greeter", DESKTOP_OTHER }, { "lightdm", DESKTOP_OTHER },
+        { "kmscon", DESKTOP_OTHER },
 };
 
-static bool is_desktop(const char *comm) {
+static DesktopKind desktop_kind(const char *comm) {
         /* comm is cut at 15 characters: "gdm-wayland-ses". */
-        for (size_t i = 0; i < ELEMENTSOF(desktop_programs); i++)
-                if (strlen(desktop_programs[i]) > 15 ? strlen(comm) == 15 && strncmp(comm, desktop_programs[i], 15) == 0 :
-                                                       streq(comm, desktop_programs[i]))
-                        return true;
-        return false;
+        for (size_t i = 0; i < ELEMENTSOF(desktop_programs); i++) {
+                const char *p = desktop_programs[i].comm;
+                if (strlen(p) > 15 ? strlen(comm) == 15 && strncmp(comm, p, 15) == 0 : streq(comm, p))
+                        return desktop_programs[i].kind;
+        }
+        return DESKTOP_NONE;
+}
+
+/* A node's name below /dev ("/dri/card1"): its path may say /dev or where the
+ * tests keep it ($VFIOD_DEV_DIR). NULL: not a node under /dev. */
+static const char *dev_relative(const char *path) {
+        const char *p = startswith(path, dev_dir());
+        if (!p || *p != '/')
+                p = startswith(path, "/dev");
+        return p && *p == '/' ? p : NULL;
 }
 
 static bool is_dri_node(const char *path) {
-        return startswith(path, "/dev/dri/");
+        const char *p = dev_relative(path);
+        return p && startswith(p, "/dri/");
+}
+
+/* Node paths as the system names them: the tests' nodes live in a testbed
+ * ($VFIOD_DEV_DIR), the messages say /dev. */
+static char *dev_display(const char *s) {
+        const char *dir = dev_dir();
+        size_t l = strlen(dir), count = 0;
+
+        if (!s)
+                return NULL;
+        if (l == 0 || streq(dir, "/dev"))
+                return strdup(s);
+        for (const char *p = s; (p = strstr(p, dir)); p += l)
+                count++;
+        char *out = malloc(strlen(s) + count * strlen("/dev") + 1), *o = out;
+        if (!out)
+                return NULL;
+        for (const char *p = s;;) {
+                const char *q = strstr(p, dir);
+                if (!q) {
+                        strcpy(o, p);
+                        break;
+                }
+                memcpy(o, p, (size_t) (q - p));
+                o += q - p;
+                memcpy(o, "/dev", strlen("/dev"));
+                o += strlen("/dev");
+                p = q + l;
+        }
+        return out;
+}
+
+/* "1234 sway (user alice, fd) on /dev/dri/card1, ..." for the holders picked. */
+static char *holders_text(const HolderList *l, const bool *pick) {
+        _cleanup_free_ char *text = NULL;
+        for (size_t i = 0; i < l->n; i++) {
+                if (pick && !pick[i])
+                        continue;
+                _cleanup_free_ char *one = holder_describe(&l->items[i]);
+                char *n = one ? strf("%s%s%s", strempty(text), text ? ", " : "", one) : NULL;
+                if (!n)
+                        return NULL;
+                free(text);
+                text = n;
+        }
+        return dev_display(strempty(text));
+}
+
+static const char *proc_dir(const Doctor *d) {
+        return d->proc;
+}
+
+/* The first node of a device's subtree whose name starts with prefix ("card", "fb"), as /dev/... */
+static int first_node_below(const char *syspath, const char *prefix, char **ret) {
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        int r;
+
+        *ret = NULL;
+        if (!syspath)
+                return 0;
+        if ((r = device_nodes_below(syspath, "", NODE_FUNCTION, &nodes)) < 0)
+                return r;
+        for (size_t i = 0; i < nodes.n; i++) {
+                const char *base = strrchr(nodes.items[i].path, '/');
+                if (base && startswith(base + 1, prefix) && isdigit((unsigned char) base[1 + strlen(prefix)]) &&
+                    (!streq(prefix, "card") || is_dri_node(nodes.items[i].path)))
+                        return (*ret = dev_display(nodes.items[i].path)) ? 1 : -ENOMEM;
+        }
+        return 0;
+}
+
+/* Xorg's BusID of the boot display: "PCI:0:2:0" (decimal; a domain as "PCI:1@0:2:0"). */
+static char *xorg_bus_id(const Doctor *d) {
+        PciAddress a;
+        if (!d->boot_address[0] || pci_address_parse(d->boot_address, &a) < 0)
+                return strdup("PCI:BUS:DEVICE:FUNCTION (the iGPU's, lspci -D in decimal)");
+        return a.domain ? strf("PCI:%u@%u:%u:%u", a.domain, a.bus, a.slot, a.function) :
+                          strf("PCI:%u:%u:%u", a.bus, a.slot, a.function);
+}
+
+/* How to keep each kind of desktop off the GPU: its own switch, in /etc/environment
+ * (pam_env reads it at every login; systemd's user manager too, through
+ * environment.d's 99-environment.conf). */
+static char *compositor_fix(const Doctor *d, DesktopKind k, const char *igpu_card) {
+        const char *card = igpu_card ?: "/dev/dri/cardN (the iGPU's)";
+        _cleanup_free_ char *bus_id = NULL;
+
+        switch (k) {
+        case DESKTOP_WLROOTS:
+                return strf("WLR_DRM_DEVICES=%s in /etc/environment (wlroots then opens the iGPU only), then log in again", card);
+        case DESKTOP_HYPRLAND:
+                return strf("AQ_DRM_DEVICES=%s in /etc/environment (Hyprland's env= comes too late; before Hyprland 0.42: "
+                            "WLR_DRM_DEVICES), then log in again", card);
+        case DESKTOP_KWIN:
+                return strf("KWIN_DRM_DEVICES=%s in /etc/environment (KWin then opens the iGPU only), then log in again", card);
+        case DESKTOP_MUTTER:
+                return strf("echo 'SUBSYSTEM==\"drm\", KERNELS==\"%s\", TAG+=\"mutter-device-ignore\"' > "
+                            "/etc/udev/rules.d/61-vfiod-mutter.rules && udevadm control --reload && "
+                            "udevadm trigger --action=change --subsystem-match=drm, then log in again", d->gpu->address_str);
+        case DESKTOP_XORG:
+                if (!(bus_id = xorg_bus_id(d)))
+                        return NULL;
+                return strf("in /etc/X11/xorg.conf.d/10-vfiod-igpu.conf: Section \"ServerFlags\" Option \"AutoAddGPU\" \"off\" "
+                            "EndSection and Section \"Device\" Identifier \"iGPU\" BusID \"%s\" EndSection, then log in again",
+                            bus_id);
+        case DESKTOP_OTHER:
+                return strf("start them on the iGPU only (its card is %s; Xwayland follows its compositor), then log in again",
+                            card);
+        default:
+                return NULL;
+        }
 }
 
 static int check_display(Doctor *d) {
-        char boot[PCI_ADDRESS_STRLEN] = "";
-        _cleanup_free_ char *boot_syspath = NULL, *igpu_node = NULL, *users = NULL, *fix = NULL, *proc = NULL;
+        _cleanup_free_ char *list = NULL, *igpu_card = NULL;
         _cleanup_device_nodes_ DeviceNodeList nodes = {};
         _cleanup_strv_free_ char **dri = calloc(1, sizeof(char *));
         const char *display_fix = "set the iGPU as primary display in firmware, plug monitors into it";
-        HolderList holders = {};
+        _cleanup_(holder_list_donep) HolderList holders = {};
         int r;
 
         if (!dri)
                 return -ENOMEM;
-        r = find_boot_display(d, boot, &boot_syspath);
+        r = find_boot_display(d, d->boot_address, &d->boot_syspath);
         if (r < 0)
                 return r;
         if (gpu_main_function(d->gpu)->boot_vga)
@@ -547,7 +705,8 @@ static int check_display(Doctor *d) {
                 r = check_add(d, "boot-display", CHECK_FAIL, display_fix,
                               "display: no boot display besides the GPU %s (is the iGPU off?)", d->gpu->address_str);
         else
-                r = check_add(d, "boot-display", CHECK_PASS, NULL, "display: the boot display is %s, not the GPU", boot);
+                r = check_add(d, "boot-display", CHECK_PASS, NULL, "display: the boot display is %s, not the GPU",
+                              d->boot_address);
         if (r < 0)
                 return r;
 
@@ -555,63 +714,688 @@ static int check_display(Doctor *d) {
         if ((r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0)
                 return r;
         for (size_t i = 0; i < nodes.n; i++)
-                if (is_dri_node(nodes.items[i].path) && strv_extend(&dri, nodes.items[i].path) < 0)
-                        return -ENOMEM;
+                if (is_dri_node(nodes.items[i].path)) {
+                        _cleanup_free_ char *shown = dev_display(nodes.items[i].path);
+                        if (!shown || strv_extend(&dri, shown) < 0)
+                                return -ENOMEM;
+                }
         qsort(dri, strv_length(dri), sizeof(char *), cmp_strp);
         if (!dri[0])
                 return check_add(d, "gpu-users", CHECK_PASS, NULL, "display: the GPU has no DRM nodes, nobody draws on it");
 
-        if (!(proc = arg_root ? root_path(d, "/proc") : strdup("/proc")))
-                return -ENOMEM;
-        size_t k = 0;
-        for (size_t i = 0; i < nodes.n; i++)
-                if (is_dri_node(nodes.items[i].path))
-                        nodes.items[k++] = nodes.items[i];
-                else {
-                        free(nodes.items[i].path);
-                        free(nodes.items[i].fs_path);
-                }
-        nodes.n = k;
-        r = holders_scan(proc, &nodes, &holders);
+        /* All of the functions' nodes are scanned, the DRM nodes' holders judged here. */
+        r = holders_scan(proc_dir(d), &nodes, &holders);
         if (r < 0)
                 return log_error_errno(r, "Failed to look for processes using %s: %m", dri[0]);
-
-        bool desktop = false;
+        bool any_dri = false;
         for (size_t i = 0; i < holders.n; i++)
-                desktop = desktop || is_desktop(holders.items[i].comm);
-        users = holders_format(&holders);
-        holder_list_done(&holders);
-        if (!users)
-                return -ENOMEM;
-        if (!*users) {
-                _cleanup_free_ char *list = strv_join(dri, ", ");
+                any_dri = any_dri || is_dri_node(holders.items[i].node);
+        if (!any_dri) {
+                list = strv_join(dri, ", ");
                 return list ? check_add(d, "gpu-users", CHECK_PASS, NULL, "display: nobody uses %s", list) : -ENOMEM;
         }
 
-        if (boot_syspath) {
-                _cleanup_device_nodes_ DeviceNodeList inodes = {};
-                PciFunction f = { .syspath = boot_syspath, .role = ROLE_GPU };
-                Gpu igpu = { .functions = &f, .n_functions = 1, .iommu_group = -1 };
-                if (gpu_device_nodes(&igpu, 1u << NODE_FUNCTION, &inodes) >= 0)
-                        for (size_t i = 0; i < inodes.n; i++) {
-                                const char *base = strrchr(inodes.items[i].path, '/');
-                                if (is_dri_node(inodes.items[i].path) && base && startswith(base, "/card") &&
-                                    !igpu_node && !(igpu_node = strdup(inodes.items[i].path)))
-                                        return -ENOMEM;
-                        }
-        }
-        if (desktop)
-                fix = strf("run the desktop on the iGPU only: WLR_DRM_DEVICES=%s for sway and other wlroots compositors, "
-                           "or a udev rule SUBSYSTEM==\"drm\", KERNELS==\"%s\", TAG+=\"mutter-device-ignore\" for GNOME; "
-                           "then log in again",
-                           igpu_node ?: "/dev/dri/cardN (the iGPU's)", d->gpu->address_str);
-        else
-                fix = strf("quit them before the VM starts, or start it with: vfioctl start --drain");
-        if (!fix)
+        if ((r = first_node_below(d->boot_syspath, "card", &igpu_card)) < 0)
+                return r;
+        /* Each kind of desktop with its own switch, then everybody else. */
+        _cleanup_free_ bool *pick = calloc(holders.n, sizeof(bool));
+        if (!pick)
                 return -ENOMEM;
-        return check_add(d, "gpu-users", desktop ? CHECK_FAIL : CHECK_WARN, fix,
-                         desktop ? "display: the desktop runs on the GPU: %s" : "display: in use (vfiod refuses to take it meanwhile): %s",
-                         users);
+        for (int kind = 0; kind <= _DESKTOP_KIND_MAX; kind++) {
+                bool any = false;
+                for (size_t i = 0; i < holders.n; i++) {
+                        DesktopKind dk = desktop_kind(holders.items[i].comm);
+                        pick[i] = is_dri_node(holders.items[i].node) &&
+                                  (kind == _DESKTOP_KIND_MAX ? dk == DESKTOP_NONE : (int) dk == kind);
+                        any = any || pick[i];
+                }
+                if (!any)
+                        continue;
+                _cleanup_free_ char *who = holders_text(&holders, pick);
+                _cleanup_free_ char *fix = kind == _DESKTOP_KIND_MAX ?
+                        strdup("quit them before the VM starts, or start it with: vfioctl start --drain") :
+                        compositor_fix(d, kind, igpu_card);
+                if (!who || !fix)
+                        return -ENOMEM;
+                r = kind == _DESKTOP_KIND_MAX ?
+                        check_add(d, "gpu-users", CHECK_WARN, fix, "display: in use (vfiod refuses to take it meanwhile): %s", who) :
+                        check_add(d, "compositor", CHECK_FAIL, fix, "display: the desktop runs on the GPU: %s", who);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- the desktop's other ways onto the GPU: sound, the console, EGL/Vulkan ---- */
+
+#define AUDIO_RULE "71-vfiod-audio.rules"
+
+static bool is_sound_server(const char *comm) {
+        return streq(comm, "pipewire") || streq(comm, "wireplumber") || streq(comm, "pulseaudio") ||
+               streq(comm, "pipewire-pulse");
+}
+
+/* The rule that applies HideGpuAudio=: installed, and not masked by an
+ * earlier directory's file of the same name. */
+static bool audio_rule_installed(const Doctor *d) {
+        static const char *const dirs[] = { "/etc/udev/rules.d", "/run/udev/rules.d", "/usr/local/lib/udev/rules.d",
+                                            "/usr/lib/udev/rules.d", "/lib/udev/rules.d" };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *p = strf("%s/" AUDIO_RULE, dirs[i]);
+                struct stat st;
+                if (p && root_stat(d, p, &st) >= 0)
+                        return S_ISREG(st.st_mode) && st.st_size > 0;
+        }
+        return false;
+}
+
+/* "as alice: systemctl --user restart wireplumber" for the sound servers picked. */
+static char *sound_server_restart(const HolderList *l, const bool *pick) {
+        _cleanup_strv_free_ char **users = calloc(1, sizeof(char *)), **units = calloc(1, sizeof(char *));
+        if (!users || !units)
+                return NULL;
+        for (size_t i = 0; i < l->n; i++) {
+                if (!pick[i])
+                        continue;
+                /* WirePlumber has the card; restarting it makes PipeWire's nodes go too. */
+                const char *unit = streq(l->items[i].comm, "pulseaudio") ? "pulseaudio" : "wireplumber";
+                if ((!strv_contains(users, l->items[i].user) && strv_extend(&users, l->items[i].user) < 0) ||
+                    (!strv_contains(units, unit) && strv_extend(&units, unit) < 0))
+                        return NULL;
+        }
+        _cleanup_free_ char *u = strv_join(users, ", "), *s = strv_join(units, " ");
+        return u && s ? strf("as %s: systemctl --user restart %s", u, s) : NULL;
+}
+
+/* One ALSA card of the GPU (FUNCTION/sound/cardN): who has it open, and
+ * whether the sound servers were told to leave it alone. */
+static int check_audio_card(Doctor *d, const PciFunction *f, const char *card) {
+        _cleanup_free_ char *syspath = strf("%s/sound/%s", f->syspath, card), *trigger = NULL, *list = NULL, *apply = NULL;
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        _cleanup_strv_free_ char **shown = calloc(1, sizeof(char *));
+        _cleanup_(holder_list_donep) HolderList holders = {};
+        bool hide = d->config->hide_gpu_audio, rule = hide && audio_rule_installed(d), ignored = false;
+        int r;
+
+        if (!syspath || !shown || !(trigger = strf("udevadm trigger --action=change /sys/class/sound/%s", card)))
+                return -ENOMEM;
+        _cleanup_(udev_device_unrefp) struct udev_device *dev = udev_device_new_from_syspath(d->udev, syspath);
+        ignored = dev && udev_device_get_property_value(dev, "ACP_IGNORE");
+        if ((r = device_nodes_below(syspath, f->address_str, NODE_FUNCTION, &nodes)) < 0)
+                return r;
+        for (size_t i = 0; i < nodes.n; i++) {
+                _cleanup_free_ char *p = dev_display(nodes.items[i].path);
+                if (!p || strv_extend(&shown, p) < 0)
+                        return -ENOMEM;
+        }
+        qsort(shown, strv_length(shown), sizeof(char *), cmp_strp);
+        if (!(list = strv_join(shown, ", ")))
+                return -ENOMEM;
+        if ((r = holders_scan(proc_dir(d), &nodes, &holders)) < 0)
+                return log_error_errno(r, "Failed to look for processes using %s: %m", card);
+
+        /* What makes the switch take effect from where it stands; NULL: it has. */
+        if (!hide)
+                apply = strf("HideGpuAudio=yes under [Desktop] in %s (PipeWire, WirePlumber and PulseAudio then leave %s alone), "
+                             "then: %s", d->config_path, card, trigger);
+        else if (!rule)
+                apply = strf("make install, which puts " AUDIO_RULE " (HideGpuAudio=yes needs it) in udev's rules directory, "
+                             "then: udevadm control --reload && %s", trigger);
+        else if (!ignored)
+                apply = strf("udevadm control --reload && %s (" AUDIO_RULE " then sets ACP_IGNORE and PULSE_IGNORE on it)", trigger);
+        if ((!hide || !rule || !ignored) && !apply)
+                return -ENOMEM;
+
+        _cleanup_free_ bool *servers = calloc(holders.n + 1, sizeof(bool)), *others = calloc(holders.n + 1, sizeof(bool));
+        bool any_server = false, any_other = false;
+        if (!servers || !others)
+                return -ENOMEM;
+        for (size_t i = 0; i < holders.n; i++) {
+                servers[i] = is_sound_server(holders.items[i].comm);
+                others[i] = !servers[i];
+                any_server = any_server || servers[i];
+                any_other = any_other || others[i];
+        }
+
+        if (any_server) {
+                _cleanup_free_ char *who = holders_text(&holders, servers), *restart = sound_server_restart(&holders, servers);
+                _cleanup_free_ char *fix = !who || !restart ? NULL :
+                        apply ? strf("%s; and %s", apply, restart) :
+                                strf("%s (it opened %s before HideGpuAudio=yes took effect)", restart, card);
+                if (!fix)
+                        return -ENOMEM;
+                if ((r = check_add(d, "gpu-audio", CHECK_WARN, fix,
+                                   "audio: the sound server has the GPU's %s (HDMI audio) open, vfiod refuses meanwhile: %s",
+                                   card, who)) < 0)
+                        return r;
+        }
+        if (any_other) {
+                _cleanup_free_ char *who = holders_text(&holders, others);
+                if (!who)
+                        return -ENOMEM;
+                if ((r = check_add(d, "gpu-audio", CHECK_WARN, "quit them before the VM starts, or start it with: vfioctl start --drain",
+                                   "audio: in use (vfiod refuses to take it meanwhile): %s", who)) < 0)
+                        return r;
+        }
+        if (any_server || any_other)
+                return 0;
+        if (hide && apply)
+                return check_add(d, "gpu-audio", CHECK_WARN, apply,
+                                 "audio: HideGpuAudio=yes, but %s has no ACP_IGNORE: the sound servers open it when they start", card);
+        if (hide)
+                return check_add(d, "gpu-audio", CHECK_PASS, NULL,
+                                 "audio: the sound servers leave the GPU's %s alone (HideGpuAudio=yes), nobody uses %s", card, list);
+        return check_add(d, "gpu-audio", CHECK_PASS, NULL, "audio: nobody uses the GPU's %s (%s)", card, list);
+}
+
+static int check_audio(Doctor *d) {
+        size_t before = d->n_checks;
+        int r;
+
+        for (size_t i = 0; i < d->gpu->n_functions; i++) {
+                const PciFunction *f = &d->gpu->functions[i];
+                _cleanup_free_ char *dir = NULL;
+                _cleanup_strv_free_ char **cards = calloc(1, sizeof(char *));
+                if (!cards)
+                        return -ENOMEM;
+                if (f->role != ROLE_GPU || !f->syspath)
+                        continue;
+                /* opendir(), not scandir(): under umockdev's preload only the former sees the testbed. */
+                if (!(dir = strf("%s/sound", f->syspath)))
+                        return -ENOMEM;
+                _cleanup_closedir_ DIR *dp = opendir(dir);
+                struct dirent *de;
+                while (dp && (de = readdir(dp))) {
+                        unsigned num;
+                        char end;
+                        if (sscanf(de->d_name, "card%u%c", &num, &end) == 1 && strv_extend(&cards, de->d_name) < 0)
+                                return -ENOMEM;
+                }
+                qsort(cards, strv_length(cards), sizeof(char *), cmp_strp);
+                STRV_FOREACH(c, cards)
+                        if ((r = check_audio_card(d, f, *c)) < 0)
+                                return r;
+        }
+        if (d->n_checks > before)
+                return 0;
+        return check_add(d, "gpu-audio", CHECK_PASS, NULL, "audio: the GPU has no sound card");
+}
+
+/* fbcon's vtconsole when it is bound ("(M) frame buffer device", bind 1):
+ * its bind file, without the root. */
+static int fbcon_vtconsole(const Doctor *d, char **ret) {
+        _cleanup_free_ char *dir = root_path(d, "/sys/class/vtconsole");
+        struct dirent **list = NULL;
+        int n = dir ? scandir(dir, &list, NULL, alphasort) : -1, r = 0;
+
+        *ret = NULL;
+        if (!dir)
+                return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *name = NULL, *bind = NULL, *p = NULL, *q = NULL;
+                if (r == 0 && startswith(list[i]->d_name, "vtcon") &&
+                    (p = strf("%s/%s/name", dir, list[i]->d_name)) && (q = strf("%s/%s/bind", dir, list[i]->d_name)) &&
+                    read_one_line_file(p, &name) >= 0 && strstr(name, "frame buffer") &&
+                    read_one_line_file(q, &bind) >= 0 && streq(bind, "1"))
+                        r = (*ret = strf("/sys/class/vtconsole/%s/bind", list[i]->d_name)) ? 1 : -ENOMEM;
+                free(list[i]);
+        }
+        free(list);
+        return r;
+}
+
+/* The kernel's answer: is a console on framebuffer fb (FBIOGET_CON2FBMAP on its node)? */
+static int fb_console(const char *node, unsigned fb, unsigned *ret_console) {
+        _cleanup_close_ int fd = open(node, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        for (unsigned c = 1; c <= 63; c++) {  /* the kernel's MAX_NR_CONSOLES */
+                struct fb_con2fbmap m = { .console = c };
+                if (ioctl(fd, FBIOGET_CON2FBMAP, &m) < 0)
+                        return -errno;
+                if (m.framebuffer == fb) {
+                        *ret_console = c;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/* The DIGITS of fbcon=map:DIGITS on the command line (fbcon=map:01,font:VGA8x16 too); NULL: none. */
+static int cmdline_fbcon_map(const Doctor *d, char **ret) {
+        const char *map = NULL;
+        STRV_FOREACH(w, d->cmdline) {
+                const char *v = startswith(*w, "fbcon=");
+                for (const char *p = v; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                        if (startswith(p, "map:"))
+                                map = p + strlen("map:");
+        }
+        *ret = map ? strndup(map, strcspn(map, ",")) : NULL;
+        return map && !*ret ? -ENOMEM : 0;
+}
+
+/* A word of the command line without its fbcon map (NULL: nothing left of it). */
+static char *word_without_fbcon_map(const char *w) {
+        const char *v = startswith(w, "fbcon=");
+        if (!v)
+                return strdup(w);
+        _cleanup_free_ char *copy = strdup(v), *keep = NULL;
+        char *save = NULL;
+        if (!copy)
+                return NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (startswith(t, "map:"))
+                        continue;
+                char *n = strf("%s%s%s", strempty(keep), keep ? "," : "", t);
+                if (!n)
+                        return NULL;
+                free(keep);
+                keep = n;
+        }
+        return keep ? strf("fbcon=%s", keep) : strdup("");
+}
+
+static char *grub_without_fbcon_map(const char *value, const char *add) {
+        _cleanup_strv_free_ char **words = NULL, **out = calloc(1, sizeof(char *));
+        if (!out || split_whitespace(value, &words) < 0)
+                return NULL;
+        STRV_FOREACH(w, words) {
+                _cleanup_free_ char *clean = word_without_fbcon_map(*w);
+                if (!clean || (*clean && strv_extend(&out, clean) < 0))
+                        return NULL;
+        }
+        if (add && strv_extend(&out, add) < 0)
+                return NULL;
+        return strv_join(out, " ");
+}
+
+/* The GRUB lines that map every console to framebuffer fb. */
+static char *grub_fbcon_fix(const Doctor *d, unsigned fb) {
+        _cleanup_free_ char *text = NULL, *linux_v = NULL, *def_v = NULL, *new_linux = NULL, *new_def = NULL, *map = NULL;
+        (void) root_read(d, "/etc/default/grub", &text);
+        linux_v = grub_value(text, "GRUB_CMDLINE_LINUX");
+        def_v = grub_value(text, "GRUB_CMDLINE_LINUX_DEFAULT");
+        if (!(map = strf("fbcon=map:%u", fb)) || !(new_linux = grub_without_fbcon_map(strempty(linux_v), map)) ||
+            (def_v && !(new_def = grub_without_fbcon_map(def_v, NULL))))
+                return NULL;
+        bool def_changed = def_v && !streq(def_v, new_def);
+        return strf("in /etc/default/grub: GRUB_CMDLINE_LINUX=\"%s\"%s%s%s, then: %s and reboot", new_linux,
+                    def_changed ? " and GRUB_CMDLINE_LINUX_DEFAULT=\"" : "", def_changed ? new_def : "", def_changed ? "\"" : "",
+                    d->debian ? "update-grub" : "grub2-mkconfig -o /boot/grub2/grub.cfg");
+}
+
+/* The framebuffer number of a DRM or fbdev node path ".../fb1": -1 if it is none. */
+static int fb_number(const char *path) {
+        const char *base = strrchr(path, '/');
+        unsigned fb;
+        char end;
+        return base && sscanf(base + 1, "fb%u%c", &fb, &end) == 1 && fb < 32 ? (int) fb : -1;
+}
+
+static int check_fbcon(Doctor *d) {
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        _cleanup_free_ char *bind_path = NULL, *igpu_fb = NULL, *map = NULL;
+        int r;
+
+        if ((r = cmdline_fbcon_map(d, &map)) < 0)
+                return r;
+        if ((r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0)
+                return r;
+        bool any = false;
+        for (size_t i = 0; i < nodes.n; i++)
+                any = any || fb_number(nodes.items[i].path) >= 0;
+        if (!any)
+                return check_add(d, "fbcon", CHECK_PASS, NULL, "console: the GPU has no framebuffer");
+        if ((r = fbcon_vtconsole(d, &bind_path)) < 0)
+                return r;
+        if (r == 0)
+                return check_add(d, "fbcon", CHECK_PASS, NULL,
+                                 "console: fbcon is not bound (/sys/class/vtconsole), it holds no framebuffer");
+        if ((r = first_node_below(d->boot_syspath, "fb", &igpu_fb)) < 0)
+                return r;
+
+        for (size_t i = 0; i < nodes.n; i++) {
+                int fb = fb_number(nodes.items[i].path);
+                unsigned console = 0;
+                _cleanup_free_ char *node = NULL, *why = NULL;
+                if (fb < 0)
+                        continue;
+                if (!(node = dev_display(nodes.items[i].path)))
+                        return -ENOMEM;
+                /* The kernel knows; under --root it is not that root's kernel. */
+                r = arg_root ? -ENOTTY : fb_console(nodes.items[i].path, (unsigned) fb, &console);
+                bool on;
+                if (r >= 0) {
+                        on = r > 0;
+                        why = on ? strf("console %u is on it", console) : strdup("no console is on it");
+                } else {
+                        /* Not readable (not root): the command line's map, else the kernel's default fb0. */
+                        on = map ? strchr(map, '0' + fb) != NULL : fb == 0;
+                        why = map ? strf("fbcon=map:%s on the kernel command line", map) :
+                                    strdup("the kernel's default map, fb0");
+                }
+                if (!why)
+                        return -ENOMEM;
+                if (!on) {
+                        if ((r = check_add(d, "fbcon", CHECK_PASS, NULL, "console: fbcon is bound, not on the GPU's %s (%s)",
+                                           node, why)) < 0)
+                                return r;
+                        continue;
+                }
+                int k = igpu_fb ? fb_number(igpu_fb) : -1;
+                _cleanup_free_ char *grub = k >= 0 ? grub_fbcon_fix(d, (unsigned) k) : NULL;
+                _cleanup_free_ char *fix = k >= 0 ?
+                        (grub ? strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:%d, the iGPU's %s: %s",
+                                     bind_path, k, igpu_fb, grub) : NULL) :
+                        strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:N on the kernel command line, "
+                             "N the iGPU's framebuffer (ls /sys/bus/pci/devices/%s/graphics)", bind_path,
+                             d->boot_address[0] ? d->boot_address : "IGPU");
+                if (!fix || (r = check_add(d, "fbcon", CHECK_WARN, fix,
+                                           "console: fbcon has the text consoles on the GPU's %s (%s): its unbind would wait for fbcon",
+                                           node, why)) < 0)
+                        return fix ? r : -ENOMEM;
+        }
+        return 0;
+}
+
+/* ---- EGL and Vulkan: nvidia's ICD in every program ---- */
+
+typedef struct EnvVar {
+        char *name, *value, *source;
+} EnvVar;
+
+typedef struct Env {
+        EnvVar *vars;
+        size_t n;
+} Env;
+
+static void env_done(Env *e) {
+        for (size_t i = 0; i < e->n; i++) {
+                free(e->vars[i].name);
+                free(e->vars[i].value);
+                free(e->vars[i].source);
+        }
+        free(e->vars);
+        *e = (Env) {};
+}
+
+static void env_donep(Env *e) {
+        env_done(e);
+}
+
+static const EnvVar *env_get(const Env *e, const char *name) {
+        for (size_t i = e->n; i > 0; i--)
+                if (streq(e->vars[i - 1].name, name))
+                        return &e->vars[i - 1];
+        return NULL;
+}
+
+/* KEY=VALUE lines (/etc/environment, environment.d): "export ", quotes and comments allowed. */
+static int env_read_file(const Doctor *d, Env *e, const char *path) {
+        _cleanup_free_ char *text = NULL;
+        if (root_read(d, path, &text) < 0)
+                return 0;
+        for (char *p = text, *next; p && *p; p = next) {
+                next = strchr(p, '\n');
+                if (next)
+                        *next++ = 0;
+                p += strspn(p, " \t");
+                if (startswith(p, "export "))
+                        p += strlen("export ");
+                char *eq = strchr(p, '=');
+                if (*p == '#' || !eq || eq == p)
+                        continue;
+                *eq = 0;
+                char *v = eq + 1;
+                size_t l = strlen(v);
+                while (l > 0 && (v[l - 1] == ' ' || v[l - 1] == '\t' || v[l - 1] == '\r'))
+                        v[--l] = 0;
+                if (l >= 2 && (v[0] == '"' || v[0] == '\'') && v[l - 1] == v[0])
+                        v[l - 1] = 0, v++;
+                EnvVar *t = realloc(e->vars, sizeof(EnvVar) * (e->n + 1));
+                if (!t)
+                        return -ENOMEM;
+                e->vars = t;
+                EnvVar *n = &e->vars[e->n++];
+                *n = (EnvVar) { .name = strdup(p), .value = strdup(v), .source = strdup(path) };
+                if (!n->name || !n->value || !n->source)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int env_read_dir(const Doctor *d, Env *e, const char *dir) {
+        _cleanup_free_ char *p = root_path(d, dir);
+        struct dirent **list = NULL;
+        int n = p ? scandir(p, &list, conf_name_filter, alphasort) : -1, r = 0;
+        if (!p)
+                return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+                _cleanup_free_ char *f = r >= 0 ? strf("%s/%s", dir, list[i]->d_name) : NULL;
+                if (r >= 0)
+                        r = f ? env_read_file(d, e, f) : -ENOMEM;
+                free(list[i]);
+        }
+        free(list);
+        return r;
+}
+
+/* The desktop user's home: [LookingGlass] User=, else the user who ran sudo;
+ * from the root's /etc/passwd under --root. NULL: nobody known. */
+static char *desktop_user_home(const Doctor *d) {
+        const char *user = d->config->lg_user && *d->config->lg_user ? d->config->lg_user : getenv("SUDO_USER");
+        if (!arg_root) {
+                struct passwd *pw = user && *user ? getpwnam(user) : getuid() != 0 ? getpwuid(getuid()) : NULL;
+                return pw && pw->pw_dir ? strdup(pw->pw_dir) : NULL;
+        }
+        _cleanup_free_ char *passwd = NULL;
+        if (!user || !*user || root_read(d, "/etc/passwd", &passwd) < 0)
+                return NULL;
+        /* name:password:uid:gid:gecos:home:shell */
+        for (char *line = passwd, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                char *field[7] = {}, *p = line;
+                for (size_t i = 0; i < ELEMENTSOF(field) && p; i++)
+                        field[i] = strsep(&p, ":");
+                if (field[0] && streq(field[0], user) && field[5] && *field[5])
+                        return strdup(field[5]);
+        }
+        return NULL;
+}
+
+/* The session's environment as its files set it: environment.d (systemd's
+ * user manager), /etc/environment (pam_env, every login), the desktop user's
+ * ~/.config/environment.d; a later one wins. */
+static int session_env(const Doctor *d, Env *e) {
+        static const char *const dirs[] = { "/usr/lib/environment.d", "/usr/local/lib/environment.d", "/run/environment.d",
+                                            "/etc/environment.d" };
+        _cleanup_free_ char *home = desktop_user_home(d), *user_dir = NULL;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                if ((r = env_read_dir(d, e, dirs[i])) < 0)
+                        return r;
+        if ((r = env_read_file(d, e, "/etc/environment")) < 0)
+                return r;
+        if (home && (!(user_dir = strf("%s/.config/environment.d", home)) || (r = env_read_dir(d, e, user_dir)) < 0))
+                return user_dir ? r : -ENOMEM;
+        return 0;
+}
+
+/* Files in dirs whose names contain what and end in ".json", paths without the root. */
+static int find_json(const Doctor *d, const char *const *dirs, const char *what, char ***ret) {
+        _cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (; *dirs; dirs++) {
+                _cleanup_free_ char *p = root_path(d, *dirs);
+                struct dirent **list = NULL;
+                int n = p ? scandir(p, &list, NULL, alphasort) : -1, r = 0;
+                if (!p)
+                        return -ENOMEM;
+                for (int i = 0; i < n; i++) {
+                        const char *name = list[i]->d_name;
+                        size_t len = strlen(name);
+                        if (r >= 0 && strstr(name, what) && len > 5 && streq(name + len - 5, ".json")) {
+                                _cleanup_free_ char *f = strf("%s/%s", *dirs, name);
+                                r = f ? strv_extend(&l, f) : -ENOMEM;
+                        }
+                        free(list[i]);
+                }
+                free(list);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* Does a ':' list of files name one of nvidia's? */
+static bool list_names_nvidia(const char *value) {
+        return strstr(value, "nvidia") != NULL;
+}
+
+/* Does a ',' list of globs match one of files' names? */
+static bool globs_match(const char *globs, char **files) {
+        _cleanup_free_ char *copy = strdup(globs);
+        char *save = NULL;
+        if (!copy)
+                return false;
+        for (char *g = strtok_r(copy, ",", &save); g; g = strtok_r(NULL, ",", &save))
+                STRV_FOREACH(f, files)
+                        if (fnmatch(g, strrchr(*f, '/') + 1, 0) == 0)
+                                return true;
+        return false;
+}
+
+static const char *const egl_dirs[] = { "/etc/glvnd/egl_vendor.d", "/usr/share/glvnd/egl_vendor.d", NULL };
+static const char *const vulkan_dirs[] = { "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/usr/share/vulkan/icd.d", NULL };
+
+/* What keeps programs off nvidia's EGL vendor library: the variable that does, or NULL. */
+static const EnvVar *egl_restriction(const Doctor *d, const Env *e) {
+        const EnvVar *v = env_get(e, "__EGL_VENDOR_LIBRARY_FILENAMES");
+        if (v && *v->value)
+                return list_names_nvidia(v->value) ? NULL : v;
+        v = env_get(e, "__EGL_VENDOR_LIBRARY_DIRS");
+        if (!v || !*v->value)
+                return NULL;
+        /* The listed directories, instead of the default ones: do they hold nvidia's? */
+        _cleanup_strv_free_ char **dirs = NULL, **found = NULL;
+        _cleanup_free_ char *copy = strdup(v->value);
+        char *save = NULL;
+        if (!copy || !(dirs = calloc(1, sizeof(char *))))
+                return NULL;
+        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+                if (strv_extend(&dirs, t) < 0)
+                        return NULL;
+        if (find_json(d, (const char *const *) dirs, "nvidia", &found) < 0)
+                return NULL;
+        return found[0] ? NULL : v;
+}
+
+static const EnvVar *vulkan_restriction(const Env *e, char **nvidia) {
+        const EnvVar *v = env_get(e, "VK_DRIVER_FILES");
+        if (!v || !*v->value)
+                v = env_get(e, "VK_ICD_FILENAMES");
+        if (v && *v->value)
+                return list_names_nvidia(v->value) ? NULL : v;
+        if ((v = env_get(e, "VK_LOADER_DRIVERS_SELECT")) && *v->value)
+                return globs_match(v->value, nvidia) ? NULL : v;
+        if ((v = env_get(e, "VK_LOADER_DRIVERS_DISABLE")) && *v->value) {
+                /* Every one of nvidia's disabled. */
+                STRV_FOREACH(f, nvidia) {
+                        char *one[] = { *f, NULL };
+                        if (!globs_match(v->value, one))
+                                return NULL;
+                }
+                return v;
+        }
+        return NULL;
+}
+
+/* The iGPU's Vulkan driver files, ':'-joined (every architecture's); NULL: none found. */
+static char *igpu_vulkan_icd(const Doctor *d) {
+        _cleanup_(udev_device_unrefp) struct udev_device *dev =
+                d->boot_syspath ? udev_device_new_from_syspath(d->udev, d->boot_syspath) : NULL;
+        const char *vendor = dev ? udev_device_get_sysattr_value(dev, "vendor") : NULL;
+        static const char *const intel[] = { "intel_icd.", "intel_hasvk_icd.", NULL }, *const amd[] = { "radeon_icd.", NULL };
+        const char *const *prefixes = !vendor ? NULL : startswith(vendor, "0x8086") ? intel : startswith(vendor, "0x1002") ? amd : NULL;
+
+        for (; prefixes && *prefixes; prefixes++) {
+                _cleanup_strv_free_ char **files = NULL, **mine = calloc(1, sizeof(char *));
+                if (!mine || find_json(d, vulkan_dirs, *prefixes, &files) < 0)
+                        return NULL;
+                STRV_FOREACH(f, files)
+                        if (startswith(strrchr(*f, '/') + 1, *prefixes) && strv_extend(&mine, *f) < 0)
+                                return NULL;
+                if (mine[0])
+                        return strv_join(mine, ":");
+        }
+        return NULL;
+}
+
+static int check_icd(Doctor *d) {
+        _cleanup_strv_free_ char **egl = NULL, **vulkan = NULL, **mesa = NULL;
+        _cleanup_free_ char *igpu_icd = NULL;
+        _cleanup_(env_donep) Env env = {};
+        int r;
+
+        /* Only the host's NVIDIA card on nvidia, with the desktop on another vendor's iGPU. */
+        const PciFunction *f = gpu_main_function(d->gpu);
+        if (f->vendor != 0x10de || !is_host_module(d, "nvidia"))
+                return 0;
+        if (d->boot_syspath) {
+                _cleanup_(udev_device_unrefp) struct udev_device *dev = udev_device_new_from_syspath(d->udev, d->boot_syspath);
+                const char *vendor = dev ? udev_device_get_sysattr_value(dev, "vendor") : NULL;
+                if (vendor && startswith(vendor, "0x10de"))
+                        return check_add(d, "nvidia-icd", CHECK_PASS, NULL,
+                                         "EGL, Vulkan: the boot display is an NVIDIA card too: the desktop needs nvidia's ICD");
+        }
+        if ((r = find_json(d, egl_dirs, "nvidia", &egl)) < 0 || (r = find_json(d, vulkan_dirs, "nvidia", &vulkan)) < 0 ||
+            (r = find_json(d, egl_dirs, "mesa", &mesa)) < 0)
+                return r;
+        if (!egl[0] && !vulkan[0])
+                return check_add(d, "nvidia-icd", CHECK_PASS, NULL,
+                                 "EGL, Vulkan: nvidia's ICDs are not installed (glvnd/egl_vendor.d, vulkan/icd.d): "
+                                 "programs do not load nvidia's driver by themselves");
+        if ((r = session_env(d, &env)) < 0)
+                return r;
+
+        if (egl[0]) {
+                const EnvVar *v = egl_restriction(d, &env);
+                const char *m = mesa[0] ?: "/usr/share/glvnd/egl_vendor.d/50_mesa.json";
+                _cleanup_free_ char *fix = v ? NULL :
+                        strf("in /etc/environment: __EGL_VENDOR_LIBRARY_FILENAMES=%s, then log in again (a program meant for "
+                             "the GPU: __EGL_VENDOR_LIBRARY_FILENAMES=%s PROGRAM)", m, egl[0]);
+                r = v ? check_add(d, "nvidia-icd", CHECK_PASS, NULL, "EGL: %s is installed, and %s=%s (%s) keeps programs off it",
+                                  egl[0], v->name, v->value, v->source) :
+                        fix ? check_add(d, "nvidia-icd", CHECK_WARN, fix,
+                                        "EGL: %s makes every EGL program (GTK 4, Electron, Firefox) load nvidia's driver, "
+                                        "which opens /dev/nvidia*: vfiod refuses while they run", egl[0]) : -ENOMEM;
+                if (r < 0)
+                        return r;
+        }
+        if (vulkan[0]) {
+                const EnvVar *v = vulkan_restriction(&env, vulkan);
+                _cleanup_free_ char *fix = NULL;
+                if (!v) {
+                        igpu_icd = igpu_vulkan_icd(d);
+                        fix = strf("in /etc/environment: VK_ICD_FILENAMES=%s, then log in again (a program meant for the GPU: "
+                                   "VK_ICD_FILENAMES=%s PROGRAM)",
+                                   igpu_icd ?: "the iGPU's ICD (/usr/share/vulkan/icd.d/intel_icd.x86_64.json or radeon_icd.x86_64.json)",
+                                   vulkan[0]);
+                }
+                r = v ? check_add(d, "nvidia-icd", CHECK_PASS, NULL, "Vulkan: %s is installed, and %s=%s (%s) keeps programs off it",
+                                  vulkan[0], v->name, v->value, v->source) :
+                        fix ? check_add(d, "nvidia-icd", CHECK_WARN, fix,
+                                        "Vulkan: %s makes every Vulkan program load nvidia's driver, which opens /dev/nvidia*: "
+                                        "vfiod refuses while they run", vulkan[0]) : -ENOMEM;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static int check_group(Doctor *d) {
@@ -1249,13 +2033,14 @@ static void print_json(const Doctor *d) {
 static void help(void) {
         printf("vfioctl doctor [OPTIONS]\n\n"
                "Check this workstation against what vfiod needs: the IOMMU, the display on\n"
-               "the iGPU, the GPU's IOMMU group, vfio-pci, no static vfio binding, libvirt,\n"
-               "the domain's hostdevs, the libvirt hook and vfiod.service. Every WARN and\n"
-               "FAIL is followed by its fix.\n\n"
+               "the iGPU and the desktop off the GPU (compositor, sound server, fbcon,\n"
+               "nvidia's EGL and Vulkan ICDs), the GPU's IOMMU group, vfio-pci, no static\n"
+               "vfio binding, libvirt, the domain's hostdevs, the libvirt hook and\n"
+               "vfiod.service. Every WARN and FAIL is followed by its fix.\n\n"
                "  -c --config=FILE     Configuration file (default: " VFIOD_CONFIG_FILE ")\n"
                "  -g --gpu=ADDRESS     The GPU's PCI address (default: as vfioctl finds it)\n"
-               "     --root=DIR        Read /proc/cmdline, /etc, /usr/lib, /lib/modules, /run and\n"
-               "                       /sys/firmware, /sys/kernel, /sys/module under DIR\n"
+               "     --root=DIR        Read /proc, /etc, /usr, /lib, /run, /home and /sys/firmware,\n"
+               "                       /sys/kernel, /sys/module, /sys/class/vtconsole under DIR\n"
                "     --domain-xml=FILE The domain's XML from FILE instead of libvirt\n"
                "     --json            One JSON object: {\"checks\":[...],\"failed\":N,\"warned\":N}\n"
                "  -h --help            Show this help\n\n"
@@ -1333,14 +2118,15 @@ static int doctor_run(Doctor *d) {
                 log_warning_errno(r, "Cannot read %s/proc/cmdline, taking it as empty: %m", d->root);
         if ((r = split_whitespace(cmdline, &d->cmdline)) < 0)
                 return r;
-        if (!(d->udev = udev_new()))
+        if (!(d->udev = udev_new()) || !(d->proc = root_path(d, "/proc")))
                 return -ENOMEM;
 
         /* The GPU first: the command-line fix leaves its host modules alone. */
         if ((r = check_gpu(d)) < 0 || (r = host_modules_collect(d)) < 0 || (r = grub_fix_build(d)) < 0 ||
             (r = check_iommu(d)) < 0)
                 return r;
-        if (d->gpu && ((r = check_display(d)) < 0 || (r = check_group(d)) < 0))
+        if (d->gpu && ((r = check_display(d)) < 0 || (r = check_audio(d)) < 0 || (r = check_fbcon(d)) < 0 ||
+                       (r = check_icd(d)) < 0 || (r = check_group(d)) < 0))
                 return r;
         if ((r = check_vfio_pci(d)) < 0 || (r = check_static_binding(d)) < 0 || (r = check_libvirt(d)) < 0)
                 return r;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Users of a GPU's driver that are no process: an unbind waits for them as
  * it waits for open files (fbcon's framebuffer; nvidia's usage count, which
- * persistence mode holds with no fd open). */
+ * persistence mode holds with no fd open; a sound card's PCM stream open
+ * through a file that no process vfiod can see has). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fb.h>
@@ -174,13 +176,87 @@ static int check_module(const PciFunction *f, const DeviceNodeList *nodes, Holde
         return kernel_holder_add(l, what, f->address_str, fix);
 }
 
+/* Whether ALSA has a substream of this PCM (/proc/asound/cardN/pcmDp) open:
+ * its subK/status says "closed" only when no file has it open. */
+static int pcm_open(const char *pcm_dir) {
+        _cleanup_closedir_ DIR *d = opendir(pcm_dir);
+        struct dirent *de;
+        unsigned k;
+        while (d && (de = readdir(d))) {
+                _cleanup_free_ char *p = NULL, *status = NULL;
+                if (sscanf(de->d_name, "sub%u", &k) != 1)
+                        continue;
+                if (asprintf(&p, "%s/%s/status", pcm_dir, de->d_name) < 0)
+                        return -ENOMEM;
+                if (read_one_line_file(p, &status) >= 0 && !streq(status, "closed"))
+                        return 1;
+        }
+        return 0;
+}
+
+/* snd_card_free(), which the unbind of the sound card's driver calls, waits
+ * until the last file of the card is released. A file that no process has
+ * in its fd table still counts: one passed over a socket and not yet
+ * received, or one of a process that vfiod's /proc does not show. ALSA
+ * tells of open PCM streams only; the function's own processes were named
+ * already, so this is only looked at when none was found. */
+static int check_sound(const PciFunction *f, const DeviceNodeList *nodes, HolderList *l) {
+        _cleanup_free_ char *sound = NULL;
+        if (function_held(l, nodes, f->address_str))
+                return 0;
+        if (asprintf(&sound, "%s/sound", f->syspath) < 0)
+                return -ENOMEM;
+        _cleanup_closedir_ DIR *d = opendir(sound);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                unsigned card;
+                char end;
+                if (sscanf(de->d_name, "card%u%c", &card, &end) != 1)
+                        continue;
+                _cleanup_free_ char *dir = NULL;
+                if (asprintf(&dir, "%s/card%u", asound_proc_dir(), card) < 0)
+                        return -ENOMEM;
+                _cleanup_closedir_ DIR *cd = opendir(dir);
+                struct dirent *pe;
+                while (cd && (pe = readdir(cd))) {
+                        _cleanup_free_ char *pcm = NULL, *node = NULL, *what = NULL;
+                        char *fix = NULL;
+                        unsigned dev;
+                        char stream;
+                        if (sscanf(pe->d_name, "pcm%u%c%c", &dev, &stream, &end) != 2 || (stream != 'p' && stream != 'c'))
+                                continue;
+                        if (asprintf(&pcm, "%s/%s", dir, pe->d_name) < 0)
+                                return -ENOMEM;
+                        int r = pcm_open(pcm);
+                        if (r <= 0) {
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (asprintf(&node, "/dev/snd/pcmC%uD%u%c", card, dev, stream) < 0 ||
+                            asprintf(&what, "sound card %u", card) < 0 ||
+                            asprintf(&fix, "%s is open, but by no process vfiod can see (a file passed over a socket "
+                                     "and not yet received, or a process in another PID namespace): the unbind of %s "
+                                     "would wait until it is closed; close the program that opened it "
+                                     "(%s/card%u/%s/sub*/status tells how it is used)",
+                                     node, f->driver, asound_proc_dir(), card, pe->d_name) < 0)
+                                return -ENOMEM;
+                        if ((r = kernel_holder_add(l, what, node, fix)) < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 int kernel_holders_scan(const Gpu *g, const DeviceNodeList *nodes, HolderList *l) {
         int r = check_fbcon(nodes, l);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < g->n_functions; i++) {
                 const PciFunction *f = &g->functions[i];
-                if (f->role == ROLE_GPU && f->syspath && (r = check_module(f, nodes, l)) < 0)
+                if (f->role != ROLE_GPU || !f->syspath || !f->driver || streq(f->driver, VFIO_DRIVER))
+                        continue;
+                if ((r = check_sound(f, nodes, l)) < 0 || (r = check_module(f, nodes, l)) < 0)
                         return r;
         }
         return 0;

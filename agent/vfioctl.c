@@ -20,6 +20,7 @@
 #include "log.h"
 #include "state.h"
 #include "strv.h"
+#include "udev-audio.h"
 
 #ifndef VERSION
 #define VERSION "0"
@@ -50,7 +51,8 @@ static void help(void) {
                "  install-hooks       Install the libvirt hook (--remove: remove it)\n"
                "  install-services    Enable the optional units, Looking Glass autostart (--remove)\n"
                "  lg-test             Check Looking Glass end to end\n"
-               "  doctor              Check this workstation against what passthrough needs\n\n"
+               "  doctor              Check this workstation against what passthrough needs\n"
+               "  udev-audio ADDRESS  71-vfiod-audio.rules' program: the sound card's properties\n\n"
                "Options:\n"
                "  -g --gpu=ADDRESS    With --direct: the GPU's PCI address\n"
                "  -c --config=FILE    Configuration file (default: " VFIOD_CONFIG_FILE ")\n"
@@ -256,6 +258,7 @@ static const struct {
         { "doctor", NULL, doctor_main },
         { "install-hooks", "install-hooks", install_main },
         { "install-services", "install-services", install_main },
+        { "udev-audio", NULL, udev_audio_main },
         { NULL, NULL, NULL },  /* keeps the table non-empty */
 };
 

@@ -36,6 +36,8 @@ typedef struct Config {
         char *lg_device;          /* /dev/shm/looking-glass or /dev/kvmfr0 */
         unsigned lg_width, lg_height;
         bool lg_hdr;
+        /* [Desktop] */
+        bool hide_gpu_audio;      /* 71-vfiod-audio.rules: the sound servers leave the GPU's sound card alone */
 } Config;
 
 Config *config_new(void);

@@ -49,6 +49,8 @@ static inline void device_node_list_donep(DeviceNodeList *l) {
 const char *dev_dir(void);
 /* Where nvidia's driver tells about its GPUs: /proc/driver/nvidia, or $VFIOD_NVIDIA_PROC_DIR. */
 const char *nvidia_proc_dir(void);
+/* Where ALSA tells which PCM streams are open: /proc/asound, or $VFIOD_ASOUND_DIR. */
+const char *asound_proc_dir(void);
 
 /* Every node of the GPU's functions (ROLE_GPU), its group's vfio nodes and,
  * on nvidia, the driver's nodes. Nodes of kinds not in mask (1 << NodeKind)

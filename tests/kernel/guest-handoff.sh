@@ -89,6 +89,23 @@ check "the refusal names fbcon on /dev/$fb and how to move the console" \
         grep -q "fbcon (kernel) on /dev/$fb: console 1 is on it" /run/out
 check "nothing moved under fbcon" test "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm snd_hda_intel"
 
+# The GPU's PCM open through a file that no process has in its fd table
+# (sent over a socket, not received): snd_card_free() would wait for it.
+# ALSA's /proc/asound says the stream is open: a holder inside the kernel.
+pcm=/dev/snd/pcmC${snd}D0p
+if start_holder inflight "$pcm"; then
+        timeout 60 "$B/vfioctl" --direct --gpu "$GPU" to-vfio > /run/out 2>&1; rc=$?
+        cat /run/out
+        check "$pcm open in a socket only: to-vfio refuses with exit 4" test $rc = 4
+        check "the refusal names the sound card, its open PCM and what to do" \
+                grep -q "sound card $snd (kernel) on $pcm: $pcm is open, but by no process vfiod can see" /run/out
+        check "$pcm in flight: every function still on its driver, nothing stuck" \
+                bash -c "$(declare -f no_stuck); no_stuck && [ '$(driver "$GPU") $(driver "$AUDIO")' = 'bochs-drm snd_hda_intel' ]"
+        release_holder
+else
+        not_ok "a holder of $pcm (inflight)"
+fi
+
 # The VM's QEMU holds /dev/vfio/N: to-host --drain refuses and signals nobody.
 "$B/vfioctl" --direct --gpu "$GPU" to-vfio > /run/out 2>&1
 check "to-vfio with nobody on the GPU" test "$(driver "$GPU") $(driver "$AUDIO")" = "vfio-pci vfio-pci"

@@ -4,12 +4,16 @@
   hold-node.py mmap PATH     a shared mapping of it, the fd closed (fbdev)
   hold-node.py dumb PATH     a DRM dumb buffer mapped, the fd closed (what a
                              compositor's scan-out buffer looks like)
+  hold-node.py inflight PATH the open file sent over a socket to nobody and
+                             the fd closed: no process has it in its fd
+                             table, the kernel keeps it open in the socket
   hold-node.py con2fb C FB   not a holder: puts console C on framebuffer FB
 Writes "ready PID" to stdout once it holds, then waits until stdin closes."""
 import ctypes
 import fcntl
 import mmap
 import os
+import socket
 import struct
 import sys
 
@@ -65,6 +69,11 @@ def main():
         offset = struct.unpack_from("Q", m, 8)[0]
         keep.append(map_shared(fd, size, offset))
         os.close(fd)
+    elif mode == "inflight":
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        socket.send_fds(a, [b"x"], [fd])
+        os.close(fd)
+        keep += [a, b]
     else:
         sys.exit("hold-node: unknown mode " + mode)
     print("ready", os.getpid(), flush=True)

@@ -127,6 +127,21 @@ else
         not_ok "a holder of /dev/dri/$card"
 fi
 
+# [Desktop] HideGpuAudio= through the installed 71-vfiod-audio.rules and the
+# real udevd: a change event of the GPU's card gives it ACP_IGNORE=1 and
+# PULSE_IGNORE=1 (what WirePlumber and PulseAudio skip a card for) only
+# while the switch is on. trigger --settle returns once udevd handled it.
+props() { udevadm info -q property "/sys/class/sound/card$snd" | grep -E '^(ACP|PULSE)_IGNORE=' | sort | tr '\n' ' '; }
+check "the GPU's card$snd: no ACP_IGNORE/PULSE_IGNORE by default ($(props))" test -z "$(props)"
+cp /etc/vfiod/vfiod.conf /run/vfiod.conf.saved
+printf '[Desktop]\nHideGpuAudio=yes\n' >> /etc/vfiod/vfiod.conf
+timeout 60 udevadm trigger --settle --action=change "/sys/class/sound/card$snd"
+check "HideGpuAudio=yes, a change event: the GPU's card$snd has ACP_IGNORE=1 PULSE_IGNORE=1 ($(props))" \
+        test "$(props)" = "ACP_IGNORE=1 PULSE_IGNORE=1 "
+cp /run/vfiod.conf.saved /etc/vfiod/vfiod.conf
+timeout 60 udevadm trigger --settle --action=change "/sys/class/sound/card$snd"
+check "the switch off again, a change event: the properties are gone ($(props))" test -z "$(props)"
+
 # Start: the target pulls windows-vm.service (Type=notify: READY=1 once the
 # domain runs); systemctl returns when the job is done.
 mark=$("$VW" cursor "$J")

@@ -44,7 +44,7 @@ expect() {
         fi
 }
 
-commands='status start stop force-host health to-vfio to-host reload run-vm hook install-hooks install-services lg-test doctor'
+commands='status start stop force-host health to-vfio to-host reload run-vm hook install-hooks install-services lg-test doctor udev-audio'
 common='--config= --gpu= --vm= --json --quiet --verbose --help --version'
 
 expect "vfioctl <TAB>: the commands" _vfioctl "$commands" vfioctl ""

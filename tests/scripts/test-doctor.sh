@@ -1,8 +1,11 @@
 #!/bin/bash
 # vfioctl doctor against good and broken workstations: the files under
 # --root (kernel command line, ACPI tables, IOMMU groups, modprobe.d,
-# dracut, the hook, /lib/modules) made in a temporary directory, the PCI
-# tree from fakegpu's umockdev testbed, libvirt from its test driver.
+# dracut, the hook, /lib/modules, /proc's processes, vtconsoles, EGL and
+# Vulkan ICDs, environment files) made in a temporary directory, the PCI
+# tree from fakegpu's umockdev testbed (with ALSA cards, framebuffers and
+# the iGPU's DRM card added to it where a test needs them), libvirt from
+# its test driver.
 #   test-doctor.sh BUILD
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +19,8 @@ done
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:verify_asan_link_order=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# Whose session the doctor reads comes from the config here, not from sudo.
+unset SUDO_USER
 work=$(mktemp -d /tmp/vfiod-doctor.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 kver=$(uname -r)
@@ -52,6 +57,15 @@ make_root() { # DIR
         printf '#!/bin/sh\nexec vfioctl hook "$@"\n' > "$r/etc/libvirt/hooks/qemu.d/vfiod"
         chmod 755 "$r/etc/libvirt/hooks/qemu.d/vfiod"
         printf '[GPU]\nAddress=0000:01:00.0\n[VM]\nDomain=win11\nURI=test://%s\n' "$work/node.xml" > "$r/etc/vfiod/vfiod.conf"
+        # nvidia's and Mesa's EGL and Vulkan ICDs, and the session kept on Mesa's.
+        mkdir -p "$r"/usr/share/glvnd/egl_vendor.d "$r"/usr/share/vulkan/icd.d
+        for f in glvnd/egl_vendor.d/10_nvidia.json glvnd/egl_vendor.d/50_mesa.json vulkan/icd.d/nvidia_icd.json \
+                 vulkan/icd.d/intel_icd.x86_64.json vulkan/icd.d/intel_icd.i686.json; do
+                echo '{"file_format_version": "1.0.0"}' > "$r/usr/share/$f"
+        done
+        printf '%s\n' "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json" \
+                "VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/intel_icd.x86_64.json:/usr/share/vulkan/icd.d/intel_icd.i686.json" \
+                > "$r/etc/environment"
 }
 
 n=0
@@ -65,6 +79,61 @@ doctor() {
         out=$work/out.$n err=$work/err.$n
         "$fakegpu" "${opts[@]}" -- "$vfioctl" doctor --root="$root" -c "$root/etc/vfiod/vfiod.conf" "$@" \
                 > "$out" 2> "$err"
+        rc=$?
+}
+
+# The testbed's additions, run inside fakegpu ($UMOCKDEV_DIR) with $ROOT the
+# fake root.
+# tb_dev FUNCTION PATH SUBSYSTEM [MAJOR:MINOR DEVNAME] [KEY=VALUE...]: a
+# device PATH below the PCI function, as the kernel makes it: a "dev"
+# attribute and the node in the testbed's /dev when it has a number, and
+# the uevent (DEVNAME, KEY=VALUE: what udev's database would hold).
+tb_dev() {
+        local d
+        d=$(readlink -f "$UMOCKDEV_DIR/sys/bus/pci/devices/$1")/$2
+        mkdir -p "$d" "$UMOCKDEV_DIR/sys/class/$3"
+        ln -sfn "$UMOCKDEV_DIR/sys/class/$3" "$d/subsystem"
+        : > "$d/uevent"
+        shift 3
+        if [[ $# -ge 2 && $1 == *:* && $1 != *=* ]]; then
+                echo "$1" > "$d/dev"
+                printf 'MAJOR=%s\nMINOR=%s\nDEVNAME=%s\n' "${1%:*}" "${1#*:}" "$2" >> "$d/uevent"
+                mkdir -p "$(dirname "$UMOCKDEV_DIR/dev/$2")"
+                : > "$UMOCKDEV_DIR/dev/$2"
+                shift 2
+        fi
+        local kv
+        for kv; do echo "$kv" >> "$d/uevent"; done
+}
+# tb_proc PID COMM NODE...: process PID, named COMM, of root, has each node
+# of the testbed's /dev open (fds 3, 4, ...).
+tb_proc() {
+        local pid=$1 comm=$2 fd=3
+        shift 2
+        mkdir -p "$ROOT/proc/$pid/fd"
+        echo "$comm" > "$ROOT/proc/$pid/comm"
+        printf 'Name:\t%s\nUid:\t0\t0\t0\t0\n' "$comm" > "$ROOT/proc/$pid/status"
+        for node; do ln -sfn "$UMOCKDEV_DIR/dev/$node" "$ROOT/proc/$pid/fd/$fd"; fd=$((fd + 1)); done
+}
+# The GPU's HDMI audio as ALSA makes it: card1 with its control and PCM nodes.
+tb_audio() { # [KEY=VALUE...] (the card's udev properties)
+        tb_dev 0000:01:00.1 sound/card1 sound "$@"
+        tb_dev 0000:01:00.1 sound/card1/controlC1 sound 116:2 snd/controlC1
+        tb_dev 0000:01:00.1 sound/card1/pcmC1D3p sound 116:3 snd/pcmC1D3p
+}
+# doctor_tb SETUP [FAKEGPU-OPTION...] -- DOCTOR-ARGS...: as doctor, after
+# running the shell code SETUP in the testbed.
+doctor_tb() {
+        local setup=$1 opts=()
+        shift
+        while [ "$1" != -- ]; do opts+=("$1"); shift; done
+        shift
+        n=$((n + 1))
+        out=$work/out.$n err=$work/err.$n
+        ROOT=$root "$fakegpu" "${opts[@]}" -- bash -c "$(declare -f tb_dev tb_proc tb_audio)
+                set -e; $setup; set +e
+                exec \"\$0\" doctor --root=\"\$ROOT\" -c \"\$ROOT/etc/vfiod/vfiod.conf\" \"\$@\"" \
+                "$vfioctl" "$@" > "$out" 2> "$err"
         rc=$?
 }
 
@@ -107,6 +176,10 @@ PASS  firmware: ACPI DMAR table (Intel VT-d on)
 PASS  IOMMU groups: 3 in /sys/kernel/iommu_groups
 PASS  display: the boot display is 0000:00:02.0, not the GPU
 PASS  display: nobody uses /dev/dri/card1, /dev/dri/renderD128
+PASS  audio: the GPU has no sound card
+PASS  console: the GPU has no framebuffer
+PASS  EGL: /usr/share/glvnd/egl_vendor.d/10_nvidia.json is installed, and __EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json (/etc/environment) keeps programs off it
+PASS  Vulkan: /usr/share/vulkan/icd.d/nvidia_icd.json is installed, and VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/intel_icd.x86_64.json:/usr/share/vulkan/icd.d/intel_icd.i686.json (/etc/environment) keeps programs off it
 PASS  IOMMU group 13: only the GPU's functions (0000:01:00.0, 0000:01:00.1)
 PASS  vfio-pci: a module of kernel $kver
 PASS  static binding: none (modprobe.d, dracut, kernel command line): the GPU boots on its host driver
@@ -118,7 +191,7 @@ WARN  vfiod.service: not running under systemd, not checked
       systemctl enable --now vfiod.service
 WARN  Looking Glass: not checked here; run lg-test for Looking Glass
       vfioctl lg-test
-16 checks: 0 failed, 2 warned
+20 checks: 0 failed, 2 warned
 EOF
 if [ "$rc" = 0 ] && diff -u "$work/want" "$out" > "$work/diff"; then
         echo "ok - all good: exit 0, only the systemd and Looking Glass WARNs"
@@ -136,12 +209,12 @@ if [ "$rc" = 0 ] && python3 - "$out" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["failed"] == 0 and d["warned"] == 2, d
-assert len(d["checks"]) == 16
+assert len(d["checks"]) == 20
 c = {x["name"]: x for x in d["checks"]}
 assert c["iommu-cmdline"] == {"name": "iommu-cmdline", "result": "pass", "message": "kernel command line: intel_iommu=on", "fix": None}, c["iommu-cmdline"]
 assert c["looking-glass"]["result"] == "warn" and c["looking-glass"]["fix"] == "vfioctl lg-test"
 EOF
-then echo "ok - --json: one object, 16 checks, failed 0, warned 2"; else fail "--json" "exit $rc or bad JSON"; fi
+then echo "ok - --json: one object, 20 checks, failed 0, warned 2"; else fail "--json" "exit $rc or bad JSON"; fi
 
 # ---- IOMMU ----
 fresh no-intel-iommu
@@ -156,7 +229,7 @@ doctor -- --domain-xml="$work/good.xml"
 expect "no intel_iommu=on and no IOMMU groups: FAIL" 1 \
         "FAIL  kernel command line has no intel_iommu=on" "$GRUB_FIX" \
         "FAIL  IOMMU groups: none in /sys/kernel/iommu_groups: the kernel runs without an IOMMU" \
-        "16 checks: 2 failed, 3 warned"
+        "20 checks: 2 failed, 3 warned"
 
 fresh iommu-off
 echo "ro quiet intel_iommu=off" > "$root/proc/cmdline"
@@ -205,17 +278,127 @@ expect "the GPU is the boot display: FAIL" 1 \
         "      set the iGPU as primary display in firmware, plug monitors into it"
 
 fresh desktop
-mkdir -p "$root/proc/4242/fd"
-echo sway > "$root/proc/4242/comm"
-printf 'Name:\tsway\nUid:\t0\t0\t0\t0\n' > "$root/proc/4242/status"
-# The fd links to the testbed's node, which only exists under fakegpu: link it there.
-n=$((n + 1)); out=$work/out.$n err=$work/err.$n
-"$fakegpu" -- bash -c 'ln -s "$UMOCKDEV_DIR/dev/dri/card1" "$1/proc/4242/fd/3" && exec "$2" doctor --root="$1" -c "$1/etc/vfiod/vfiod.conf" --domain-xml="$3"' \
-        - "$root" "$vfioctl" "$work/good.xml" > "$out" 2> "$err"
-rc=$?
-expect "a compositor on the GPU's card1: FAIL naming pid, command, user" 1 \
+doctor_tb 'tb_proc 4242 sway dri/card1' -- --domain-xml="$work/good.xml"
+expect "a compositor on the GPU's card1: FAIL naming pid, command, user, and sway's switch" 1 \
         "FAIL  display: the desktop runs on the GPU: 4242 sway (user root, fd) on /dev/dri/card1" \
-        "      run the desktop on the iGPU only: WLR_DRM_DEVICES=/dev/dri/cardN (the iGPU's) for sway and other wlroots compositors, or a udev rule SUBSYSTEM==\"drm\", KERNELS==\"0000:01:00.0\", TAG+=\"mutter-device-ignore\" for GNOME; then log in again"
+        "      WLR_DRM_DEVICES=/dev/dri/cardN (the iGPU's) in /etc/environment (wlroots then opens the iGPU only), then log in again"
+grep -q '"name":"compositor","result":"fail"' < <(doctor_tb 'tb_proc 4242 sway dri/card1' -- --domain-xml="$work/good.xml" --json; cat "$out") &&
+        echo "ok - --json: the check is named compositor" || fail "compositor --json" "no compositor check"
+
+# Each compositor with its own switch, the iGPU's card named; anybody else is a WARN.
+fresh compositors
+doctor_tb 'tb_dev 0000:00:02.0 drm/card0 drm 226:0 dri/card0
+           tb_proc 4242 sway dri/card1; tb_proc 4243 kwin_wayland dri/card1; tb_proc 4244 gnome-shell dri/renderD128
+           tb_proc 4245 Hyprland dri/card1; tb_proc 4246 Xorg dri/card1; tb_proc 4247 python3 dri/renderD128' \
+        -- --domain-xml="$work/good.xml"
+expect "sway, kwin_wayland, gnome-shell, Hyprland, Xorg and python3 on the GPU: one line each kind, each its fix" 1 \
+        "FAIL  display: the desktop runs on the GPU: 4242 sway (user root, fd) on /dev/dri/card1" \
+        "      WLR_DRM_DEVICES=/dev/dri/card0 in /etc/environment (wlroots then opens the iGPU only), then log in again" \
+        "FAIL  display: the desktop runs on the GPU: 4245 Hyprland (user root, fd) on /dev/dri/card1" \
+        "      AQ_DRM_DEVICES=/dev/dri/card0 in /etc/environment (Hyprland's env= comes too late; before Hyprland 0.42: WLR_DRM_DEVICES), then log in again" \
+        "FAIL  display: the desktop runs on the GPU: 4243 kwin_wayland (user root, fd) on /dev/dri/card1" \
+        "      KWIN_DRM_DEVICES=/dev/dri/card0 in /etc/environment (KWin then opens the iGPU only), then log in again" \
+        "FAIL  display: the desktop runs on the GPU: 4244 gnome-shell (user root, fd) on /dev/dri/renderD128" \
+        "      echo 'SUBSYSTEM==\"drm\", KERNELS==\"0000:01:00.0\", TAG+=\"mutter-device-ignore\"' > /etc/udev/rules.d/61-vfiod-mutter.rules && udevadm control --reload && udevadm trigger --action=change --subsystem-match=drm, then log in again" \
+        "FAIL  display: the desktop runs on the GPU: 4246 Xorg (user root, fd) on /dev/dri/card1" \
+        "      in /etc/X11/xorg.conf.d/10-vfiod-igpu.conf: Section \"ServerFlags\" Option \"AutoAddGPU\" \"off\" EndSection and Section \"Device\" Identifier \"iGPU\" BusID \"PCI:0:2:0\" EndSection, then log in again" \
+        "WARN  display: in use (vfiod refuses to take it meanwhile): 4247 python3 (user root, fd) on /dev/dri/renderD128" \
+        "      quit them before the VM starts, or start it with: vfioctl start --drain"
+
+# ---- the desktop off the GPU: sound server, fbcon, EGL/Vulkan ICDs ----
+AUDIO_FILES="/dev/snd/controlC1, /dev/snd/pcmC1D3p"
+fresh audio
+CONF=$root/etc/vfiod/vfiod.conf
+doctor_tb 'tb_audio' -- --domain-xml="$work/good.xml"
+expect "the GPU's ALSA card, nobody on it: PASS naming its nodes" 0 \
+        "PASS  audio: nobody uses the GPU's card1 ($AUDIO_FILES)"
+doctor_tb 'tb_audio; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
+expect "WirePlumber on the GPU's card1, HideGpuAudio= off: WARN, the switch, the trigger and the restart" 0 \
+        "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 77 wireplumber (user root, fd) on /dev/snd/controlC1" \
+        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user restart wireplumber"
+doctor_tb 'tb_audio; tb_proc 78 pulseaudio snd/controlC1; tb_proc 79 firefox snd/pcmC1D3p' -- --domain-xml="$work/good.xml"
+expect "PulseAudio and another program on card1: a WARN each, PulseAudio restarted" 0 \
+        "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 78 pulseaudio (user root, fd) on /dev/snd/controlC1" \
+        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user restart pulseaudio" \
+        "WARN  audio: in use (vfiod refuses to take it meanwhile): 79 firefox (user root, fd) on /dev/snd/pcmC1D3p" \
+        "      quit them before the VM starts, or start it with: vfioctl start --drain"
+
+printf '[Desktop]\nHideGpuAudio=yes\n' >> "$CONF"
+doctor_tb 'tb_audio' -- --domain-xml="$work/good.xml"
+expect "HideGpuAudio=yes without 71-vfiod-audio.rules installed: WARN, make install" 0 \
+        "WARN  audio: HideGpuAudio=yes, but card1 has no ACP_IGNORE: the sound servers open it when they start" \
+        "      make install, which puts 71-vfiod-audio.rules (HideGpuAudio=yes needs it) in udev's rules directory, then: udevadm control --reload && udevadm trigger --action=change /sys/class/sound/card1"
+mkdir -p "$root/usr/lib/udev/rules.d"
+cp "$top/rules/71-vfiod-audio.rules" "$root/usr/lib/udev/rules.d/"
+doctor_tb 'tb_audio; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
+expect "HideGpuAudio=yes, the rule installed, the card not triggered: WARN, trigger and restart" 0 \
+        "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 77 wireplumber (user root, fd) on /dev/snd/controlC1" \
+        "      udevadm control --reload && udevadm trigger --action=change /sys/class/sound/card1 (71-vfiod-audio.rules then sets ACP_IGNORE and PULSE_IGNORE on it); and as root: systemctl --user restart wireplumber"
+doctor_tb 'tb_audio ACP_IGNORE=1 PULSE_IGNORE=1; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
+expect "card1 has ACP_IGNORE but WirePlumber still has it open: WARN, restart it" 0 \
+        "      as root: systemctl --user restart wireplumber (it opened card1 before HideGpuAudio=yes took effect)"
+doctor_tb 'tb_audio ACP_IGNORE=1 PULSE_IGNORE=1' -- --domain-xml="$work/good.xml"
+expect "HideGpuAudio=yes applied, nobody on card1: PASS" 0 \
+        "PASS  audio: the sound servers leave the GPU's card1 alone (HideGpuAudio=yes), nobody uses $AUDIO_FILES"
+mkdir -p "$root/etc/udev/rules.d" && ln -s /dev/null "$root/etc/udev/rules.d/71-vfiod-audio.rules"
+doctor_tb 'tb_audio' -- --domain-xml="$work/good.xml"
+expect "71-vfiod-audio.rules masked in /etc/udev/rules.d: taken for not installed" 0 \
+        "      make install, which puts 71-vfiod-audio.rules (HideGpuAudio=yes needs it) in udev's rules directory, then: udevadm control --reload && udevadm trigger --action=change /sys/class/sound/card1"
+
+# fbcon: the GPU's fb1, the iGPU's fb0; vtcon1 is fbcon.
+fresh fbcon
+mkdir -p "$root"/sys/class/vtconsole/vtcon{0,1}
+echo "(S) dummy device" > "$root/sys/class/vtconsole/vtcon0/name"
+echo 1 > "$root/sys/class/vtconsole/vtcon0/bind"
+echo "(M) frame buffer device" > "$root/sys/class/vtconsole/vtcon1/name"
+echo 1 > "$root/sys/class/vtconsole/vtcon1/bind"
+FB='tb_dev 0000:01:00.0 graphics/fb1 graphics 29:1 fb1; tb_dev 0000:00:02.0 graphics/fb0 graphics 29:0 fb0'
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+expect "fbcon bound, the consoles on fb0 by default, the GPU's fb1: PASS" 0 \
+        "PASS  console: fbcon is bound, not on the GPU's /dev/fb1 (the kernel's default map, fb0)"
+echo "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro rhgb quiet intel_iommu=on iommu=pt fbcon=map:1" > "$root/proc/cmdline"
+echo 'GRUB_CMDLINE_LINUX="rhgb quiet intel_iommu=on iommu=pt fbcon=map:1"' > "$root/etc/default/grub"
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+expect "fbcon=map:1 puts the consoles on the GPU's fb1: WARN, unbind now, map:0 in GRUB for good" 0 \
+        "WARN  console: fbcon has the text consoles on the GPU's /dev/fb1 (fbcon=map:1 on the kernel command line): its unbind would wait for fbcon" \
+        '      echo 0 > /sys/class/vtconsole/vtcon1/bind now (every text console goes dark); for good, fbcon=map:0, the iGPU'"'"'s /dev/fb0: in /etc/default/grub: GRUB_CMDLINE_LINUX="rhgb quiet intel_iommu=on iommu=pt fbcon=map:0", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
+grep -q '"name":"fbcon","result":"warn"' < <(doctor_tb "$FB" -- --domain-xml="$work/good.xml" --json; cat "$out") &&
+        echo "ok - --json: the check is named fbcon" || fail "fbcon --json" "no fbcon check"
+echo 0 > "$root/sys/class/vtconsole/vtcon1/bind"
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+expect "fbcon unbound: PASS" 0 "PASS  console: fbcon is not bound (/sys/class/vtconsole), it holds no framebuffer"
+
+# nvidia's ICDs with nothing that keeps programs off them.
+fresh icd
+rm "$root/etc/environment"
+doctor -- --domain-xml="$work/good.xml"
+expect "nvidia's EGL and Vulkan ICDs unrestricted: a WARN each, Mesa's EGL and the iGPU's Vulkan ICDs in /etc/environment" 0 \
+        "WARN  EGL: /usr/share/glvnd/egl_vendor.d/10_nvidia.json makes every EGL program (GTK 4, Electron, Firefox) load nvidia's driver, which opens /dev/nvidia*: vfiod refuses while they run" \
+        "      in /etc/environment: __EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json, then log in again (a program meant for the GPU: __EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/10_nvidia.json PROGRAM)" \
+        "WARN  Vulkan: /usr/share/vulkan/icd.d/nvidia_icd.json makes every Vulkan program load nvidia's driver, which opens /dev/nvidia*: vfiod refuses while they run" \
+        "      in /etc/environment: VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/intel_icd.i686.json:/usr/share/vulkan/icd.d/intel_icd.x86_64.json, then log in again (a program meant for the GPU: VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/nvidia_icd.json PROGRAM)"
+grep -q '"name":"nvidia-icd","result":"warn"' < <(doctor -- --domain-xml="$work/good.xml" --json; cat "$out") &&
+        echo "ok - --json: the check is named nvidia-icd" || fail "nvidia-icd --json" "no nvidia-icd check"
+echo "VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/nvidia_icd.json:/usr/share/vulkan/icd.d/intel_icd.x86_64.json" \
+        > "$root/etc/environment"
+doctor -- --domain-xml="$work/good.xml"
+expect "VK_ICD_FILENAMES that still names nvidia's: no restriction" 0 \
+        "WARN  Vulkan: /usr/share/vulkan/icd.d/nvidia_icd.json makes every Vulkan program load nvidia's driver, which opens /dev/nvidia*: vfiod refuses while they run"
+# The desktop user's own environment.d ([LookingGlass] User=, home from the root's passwd).
+rm "$root/etc/environment"
+printf '[LookingGlass]\nUser=alice\n' >> "$root/etc/vfiod/vfiod.conf"
+echo "alice:x:1000:1000:Alice:/home/alice:/bin/bash" > "$root/etc/passwd"
+mkdir -p "$root/home/alice/.config/environment.d"
+printf '%s\n' '# keep the desktop on the iGPU' 'export __EGL_VENDOR_LIBRARY_DIRS="/usr/share/vfiod-none"' \
+        "VK_LOADER_DRIVERS_SELECT='*intel*'" > "$root/home/alice/.config/environment.d/60-igpu.conf"
+doctor -- --domain-xml="$work/good.xml"
+expect "restrictions in the desktop user's environment.d: PASS, each naming its file" 0 \
+        "PASS  EGL: /usr/share/glvnd/egl_vendor.d/10_nvidia.json is installed, and __EGL_VENDOR_LIBRARY_DIRS=/usr/share/vfiod-none (/home/alice/.config/environment.d/60-igpu.conf) keeps programs off it" \
+        "PASS  Vulkan: /usr/share/vulkan/icd.d/nvidia_icd.json is installed, and VK_LOADER_DRIVERS_SELECT=*intel* (/home/alice/.config/environment.d/60-igpu.conf) keeps programs off it"
+rm "$root"/usr/share/glvnd/egl_vendor.d/10_nvidia.json "$root"/usr/share/vulkan/icd.d/nvidia_icd.json
+doctor -- --domain-xml="$work/good.xml"
+expect "no nvidia ICD installed: PASS" 0 \
+        "PASS  EGL, Vulkan: nvidia's ICDs are not installed (glvnd/egl_vendor.d, vulkan/icd.d): programs do not load nvidia's driver by themselves"
 
 fresh foreign
 doctor --foreign -- --domain-xml="$work/good.xml"
@@ -248,7 +431,7 @@ expect "modprobe.d: vfio-pci ids= and blacklist nvidia: FAIL each, remove" 1 \
         "      rm /etc/modprobe.d/vfio.conf && dracut --force" \
         "FAIL  static binding: /etc/modprobe.d/blacklist-nvidia.conf: line 3: blacklist nvidia keeps the host driver from loading; line 4: blacklist nvidia_drm keeps the host driver from loading; line 5: blacklist nvidia_modeset keeps the host driver from loading (the installation's step 3, which vfiod replaces: it binds at run time)" \
         "      sed -i '3d;4d;5d' /etc/modprobe.d/blacklist-nvidia.conf && dracut --force" \
-        "17 checks: 2 failed, 2 warned"
+        "21 checks: 2 failed, 2 warned"
 refute "blacklist nouveau alone is fine (the host driver is nvidia)" "usr/lib/modprobe.d"
 
 fresh step3-debian

@@ -1,7 +1,7 @@
 #!/bin/bash
 # make install DESTDIR=... PREFIX=/usr puts exactly the expected files, with
 # their modes, links and @...@ filled in, into the directories pkg-config
-# names; the units' commands exist in that tree; VFIOD_GPU_ADDRESS= and
+# names; the units' and udev rules' commands exist in that tree; VFIOD_GPU_ADDRESS= and
 # LG_USER= reach the udev rule and the tmpfiles line; make uninstall
 # removes every file again.
 #   test-install.sh BUILD
@@ -52,6 +52,7 @@ units=$(var SYSTEMDSYSTEMUNITDIR) user=$(var SYSTEMDUSERUNITDIR) mandir=$(var MA
         echo "644 $user/looking-glass-client.service"
         echo "644 $(var TMPFILESDIR)/vfiod.conf"
         echo "644 $(var UDEVRULESDIR)/70-vfiod.rules"
+        echo "644 $(var UDEVRULESDIR)/71-vfiod-audio.rules"
         echo "644 $(var DBUSSYSTEMDIR)/org.vfiod1.conf"
         echo "644 $(var POLKITACTIONDIR)/org.vfiod1.policy"
         for m in "$top"/docs/man/*.[158]; do
@@ -75,7 +76,7 @@ done
 
 # Substituted: no placeholder left, and every absolute command of a unit
 # exists in the tree (the Looking Glass client is the user's own package).
-for f in "$root$units"/* "$root$user"/* "$root$(var TMPFILESDIR)/vfiod.conf"; do
+for f in "$root$units"/* "$root$user"/* "$root$(var TMPFILESDIR)/vfiod.conf" "$root$(var UDEVRULESDIR)"/*; do
         grep -n '@[A-Z_]*@' "$f" && nok "${f#$root}: a placeholder is left"
 done
 for f in "$root$units"/*; do
@@ -86,12 +87,27 @@ for f in "$root$units"/*; do
                 esac
         done
 done > "$tmp/exec"
+# udev runs IMPORT{program}= and RUN= commands given with their path.
+for f in "$root$(var UDEVRULESDIR)"/*; do
+        grep -oE '(IMPORT\{program\}|RUN\+?)="[^"]*"' "$f" | sed 's/^[^"]*"//; s/"$//' | while read -r cmd _; do
+                case $cmd in
+                /*) [ -x "$root$cmd" ] && echo "ok - ${f##*/}: $cmd is in the tree" || echo "not ok - ${f##*/}: $cmd is not installed" ;;
+                *) echo "not ok - ${f##*/}: $cmd has no absolute path (udev looks for it in /usr/lib/udev)" ;;
+                esac
+        done
+done >> "$tmp/exec"
 cat "$tmp/exec"
 grep -q '^not ok' "$tmp/exec" && fail=1
 grep -qx 'ExecStart=/usr/sbin/vfiod' "$root$units/vfiod.service" && ok "vfiod.service: ExecStart=/usr/sbin/vfiod" ||
         nok "vfiod.service: ExecStart= is not /usr/sbin/vfiod"
 grep -qx 'ExecStart=/usr/bin/vfioctl run-vm' "$root$units/windows-vm.service" && ok "windows-vm.service: ExecStart=/usr/bin/vfioctl run-vm" ||
         nok "windows-vm.service: ExecStart= is not /usr/bin/vfioctl run-vm"
+grep -qx 'SUBSYSTEMS=="pci", IMPORT{program}="/usr/bin/vfioctl udev-audio %b"' "$root$(var UDEVRULESDIR)/71-vfiod-audio.rules" &&
+        ok "71-vfiod-audio.rules: IMPORT{program}=\"/usr/bin/vfioctl udev-audio %b\"" ||
+        nok "71-vfiod-audio.rules does not run /usr/bin/vfioctl udev-audio %b"
+sed 's|@BINDIR@|/usr/bin|g' "$top/rules/71-vfiod-audio.rules" | cmp -s - "$root$(var UDEVRULESDIR)/71-vfiod-audio.rules" &&
+        ok "$(var UDEVRULESDIR)/71-vfiod-audio.rules is rules/71-vfiod-audio.rules with @BINDIR@ filled in" ||
+        nok "$(var UDEVRULESDIR)/71-vfiod-audio.rules differs from rules/71-vfiod-audio.rules"
 grep -qx 'f /dev/shm/looking-glass 0660 root kvm -' "$root$(var TMPFILESDIR)/vfiod.conf" &&
         ok "tmpfiles: /dev/shm/looking-glass root:kvm by default" || nok "tmpfiles: not root:kvm by default"
 for f in units/vfiod.conf.example units/vfiod.catalog units/org.vfiod1.conf units/org.vfiod1.policy rules/70-vfiod.rules; do

@@ -731,6 +731,20 @@ FakeKernel *fake_kernel_new(const FakeScenario *s) {
         p = g_strdup_printf("%s/dev/vfio", k->root);
         mkdir_p(p);
         g_free(p);
+        /* ALSA's open streams: never the host's. */
+        p = g_strdup_printf("%s/proc/asound", k->root);
+        mkdir_p(p);
+        setenv("VFIOD_ASOUND_DIR", p, 1);
+        for (const char *const *a = s->asound; a && *a; a++) {
+                const char *eq = strchr(*a, '=');
+                g_assert(eq);
+                char *rel = g_strndup(*a, eq - *a), *f = path_join(p, rel), *dir = g_path_get_dirname(f);
+                char *line = g_strdup_printf("%s\n", eq + 1);
+                mkdir_p(dir);
+                write_file(f, line);
+                g_free(rel), g_free(f), g_free(dir), g_free(line);
+        }
+        g_free(p);
         p = g_strdup_printf("%s/fakekernel", k->root);
         mkdir_p(p);
         g_free(p);

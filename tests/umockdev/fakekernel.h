@@ -57,6 +57,9 @@ typedef struct FakeScenario {
         /* "1" or "0": /sys/class/vtconsole/vtcon1 is fbcon ("(M) frame buffer
          * device") with that bind; vtcon0 is the dummy console. NULL: neither. */
         const char *fbcon_bind;
+        /* NULL-terminated "PATH=LINE": files under the testbed's proc/asound
+         * ($VFIOD_ASOUND_DIR), e.g. "card0/pcm3p/sub0/status=state: RUNNING". */
+        const char *const *asound;
 } FakeScenario;
 
 typedef struct FakeKernel FakeKernel;

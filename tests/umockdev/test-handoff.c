@@ -135,6 +135,18 @@ static const char *const fb_children[] = {
 static const FakePciFunction with_fb[] = {
         F_ROOT_PORT(1), F_IGPU, F_GPU_WITH("nvidia", NULL, NULL, fb_children), F_AUDIO("snd_hda_intel", NULL, NULL),
 };
+/* The seed GPU whose audio function has its ALSA card. */
+static const FakePciFunction with_card[] = {
+        F_ROOT_PORT(1), F_IGPU, F_GPU("nvidia", NULL, NULL), F_AUDIO_WITH("snd_hda_intel", NULL, NULL, audio_children),
+};
+/* ALSA's word on card0's PCM 3: a substream open, another closed... */
+static const char *const pcm_running[] = {
+        "card0/pcm3p/info=card: 0", "card0/pcm3p/sub0/status=closed", "card0/pcm3p/sub1/status=state: RUNNING", NULL,
+};
+/* ... or every one closed. */
+static const char *const pcm_closed[] = {
+        "card0/pcm3p/info=card: 0", "card0/pcm3p/sub0/status=closed", "card0/pcm3c/sub0/status=closed", NULL,
+};
 /* The audio driver's module, with one reference: nothing else explains it... */
 static const FakeModule hda_module_used[] = {
         { .name = "snd_hda_intel", .driver = "snd_hda_intel", .refcnt = 1 },
@@ -939,6 +951,30 @@ static void test_kernel_holder_module(void **state) {
         assert_false(state_exists(fx));
 }
 
+/* A PCM stream open with no process on the card's nodes (a file in flight
+ * over a socket): the sound card's unbind would wait, so it is refused. */
+static void test_kernel_holder_sound_card(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(with_card, .asound = pcm_running));
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_REFUSED_IN_USE);
+        expect_in(msg, "sound card 0 (kernel) on /dev/snd/pcmC0D3p");
+        expect_in(msg, "the unbind of snd_hda_intel would wait until it is closed");
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), 0);
+        expect_drivers(fx, SEED_ON_HOST);
+        assert_false(state_exists(fx));
+}
+
+/* Every stream closed: nothing holds the card. */
+static void test_sound_card_closed(void **state) {
+        Fixture *fx = *state;
+        start(fx, &SCENARIO(with_card, .asound = pcm_closed));
+
+        seed_round_trip(fx);
+}
+
 /* The same reference, held by a module built on it (holders/): nobody's in the way. */
 static void test_module_reference_explained(void **state) {
         Fixture *fx = *state;
@@ -1091,6 +1127,8 @@ int main(int argc, char **argv) {
                 T(test_holder_mapping),
                 T(test_vm_holder_not_drained),
                 T(test_kernel_holder_fbcon),
+                T(test_kernel_holder_sound_card),
+                T(test_sound_card_closed),
                 T(test_kernel_holder_module),
                 T(test_module_reference_explained),
                 T(test_nvidia_nodes),

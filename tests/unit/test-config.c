@@ -158,6 +158,7 @@ static void assert_defaults(const Config *c) {
         assert_int_equal(c->bind_timeout, 10 * USEC_PER_SEC);
         assert_int_equal(c->drain_grace, 10 * USEC_PER_SEC);
         assert_true(c->block_host_modules);
+        assert_false(c->hide_gpu_audio);
 }
 
 static void test_missing_file(void **state) {
@@ -193,7 +194,10 @@ static void test_every_key(void **state) {
                    "UnbindTimeoutSec=5\n"
                    "BindTimeoutSec=500ms\n"
                    "DrainGraceSec=2min\n"
-                   "BlockHostModules=no\n");
+                   "BlockHostModules=no\n"
+                   "\n"
+                   "[Desktop]\n"
+                   "HideGpuAudio=yes\n");
         _cleanup_(config_freep) Config *c = load_ok(f->conf);
 
         assert_true(c->have_address);
@@ -214,6 +218,7 @@ static void test_every_key(void **state) {
         assert_int_equal(c->bind_timeout, 500 * USEC_PER_MSEC);
         assert_int_equal(c->drain_grace, 120 * USEC_PER_SEC);
         assert_false(c->block_host_modules);
+        assert_true(c->hide_gpu_audio);
 }
 
 static void test_values(void **state) {
@@ -327,6 +332,8 @@ static const struct {
         { "bad bind time", "[Handoff]\nBindTimeoutSec=-1\n", 2, "BindTimeoutSec=-1 is not a positive time span" },
         { "zero time", "[Handoff]\nDrainGraceSec=0\n", 2, "DrainGraceSec=0 is not a positive time span" },
         { "bad bool", "[Handoff]\nBlockHostModules=maybe\n", 2, "BlockHostModules=maybe is not a boolean" },
+        { "bad HideGpuAudio", "[Desktop]\nHideGpuAudio=hdmi\n", 2, "HideGpuAudio=hdmi is not a boolean" },
+        { "unknown Desktop key", "[Desktop]\nHideGpuAudio=no\nHideGpu=yes\n", 3, "unknown key 'HideGpu' in section [Desktop]" },
         { "bad module name", "[GPU]\nHostModules=nvidia nvidia/drm\n", 2, "HostModules= has an invalid module name 'nvidia/drm'" },
         { "bad unit name", "[GPU]\nServices=a.service b$c.service\n", 2, "Services= has an invalid unit name 'b$c.service'" },
         { "bad driver name", "[GPU]\nHostDriver=nv idia\n", 2, "HostDriver=nv idia is not a driver name" },
