@@ -451,6 +451,7 @@ static void reconcile(Daemon *d) {
         }
 
         (void) gpu_refresh(g);
+        bool recorded = handoff_state_exists(g->address_str);
         for (size_t i = 0; i < g->n_functions; i++) {
                 PciFunction *f = &g->functions[i];
                 if (f->role != ROLE_GPU)
@@ -460,7 +461,9 @@ static void reconcile(Daemon *d) {
                         (void) stuck_describe(f->address_str, &stuck_pid, &stuck);
                 if (f->driver_override)
                         dirty = true;
-                if (!f->driver)
+                if (!f->driver && !f->driver_override && !recorded)
+                        host++;  /* no driver, and not by vfiod's doing (blacklisted, not probed yet): the host's */
+                else if (!f->driver)
                         none++;
                 else if (streq(f->driver, VFIO_DRIVER))
                         vfio++;
@@ -471,7 +474,7 @@ static void reconcile(Daemon *d) {
                 }
         }
 
-        if (host == n && handoff_state_exists(g->address_str))
+        if (host == n && recorded)
                 dirty = true;
         d->gpu_home = host == n && !dirty;
 

@@ -143,7 +143,9 @@ static int holders_recheck(Handoff *h, const PciFunction *f) {
 }
 
 /* Moves one function. target: override it to this driver (vfio-pci); NULL
- * clears the override and binds bind_to, or lets the kernel choose. */
+ * clears the override and binds bind_to, or lets the kernel choose. bind_to
+ * "": the function had no driver before vfiod's handoff (blacklisted, never
+ * probed); it is home once off vfio-pci, with whatever drivers_probe gives it. */
 static int function_move(Handoff *h, PciFunction *f, const char *target, const char *bind_to) {
         const Config *c = h->config;
         char path[PATH_MAX];
@@ -161,7 +163,9 @@ static int function_move(Handoff *h, PciFunction *f, const char *target, const c
         if (r < 0)
                 return r;
 
+        bool home_none = !target && bind_to && !*bind_to;
         bool done = target ? streq_ptr(f->driver, target) :
+                    home_none ? !streq_ptr(f->driver, VFIO_DRIVER) :
                     bind_to ? streq_ptr(f->driver, bind_to) : f->driver && !streq(f->driver, VFIO_DRIVER);
         if (done)
                 return 0;
@@ -183,7 +187,7 @@ static int function_move(Handoff *h, PciFunction *f, const char *target, const c
         /* A named host driver gets the device through its bind file; otherwise
          * drivers_probe lets the kernel match, honouring driver_override. */
         snprintf(path, sizeof(path), SYSFS_PCI "/drivers/%s", strempty(bind_to));
-        bool explicit_bind = !target && bind_to && access(path, F_OK) >= 0;
+        bool explicit_bind = !target && !home_none && bind_to && access(path, F_OK) >= 0;
         if (explicit_bind)
                 snprintf(path, sizeof(path), SYSFS_PCI "/drivers/%s/bind", bind_to);
         else
@@ -194,6 +198,15 @@ static int function_move(Handoff *h, PciFunction *f, const char *target, const c
                 return r;
         if (r < 0)
                 log_debug_errno(r, "%s: write to %s failed: %m", f->address_str, path);
+        if (home_none) {
+                /* drivers_probe binds synchronously: what the link says now is the kernel's choice. */
+                if ((r = pci_function_refresh(f)) < 0)
+                        return r;
+                log_info("%s: %s -> %s (%.1f ms)", f->address_str, before ?: "no driver", f->driver ?: "no driver, as before",
+                         (double) (now_usec() - start) / USEC_PER_MSEC);
+                progress(h, "%s: %s -> %s", f->address_str, before ?: "no driver", f->driver ?: "no driver");
+                return 0;
+        }
 
         DriverWait w = { .f = f, .want = target ?: (explicit_bind ? bind_to : NULL) };
         r = wait_driver(h, &w, c->bind_timeout);
@@ -265,7 +278,9 @@ static bool all_on(Gpu *g, bool vfio) {
                 if (!gpu_function(f))
                         continue;
                 bool on_vfio = streq_ptr(f->driver, VFIO_DRIVER);
-                if (vfio ? !on_vfio : (on_vfio || !f->driver || f->driver_override))
+                /* No driver and no override: not vfiod's doing (blacklisted,
+                 * not probed yet), so nothing to give back. */
+                if (vfio ? !on_vfio : (on_vfio || f->driver_override))
                         return false;
         }
         return true;
@@ -311,6 +326,23 @@ static HandoffOutcome refuse_held(Handoff *h, unsigned kinds, bool kernel) {
         return HANDOFF_REFUSED_IN_USE;
 }
 
+/* A give-back with no record of the handoff (the GPU was on vfio-pci at
+ * boot, or its record was lost) records what it takes off vfio-pci before
+ * its first write: if it is cut short, a function left with no driver is
+ * then known to be vfiod's to finish, not a function the host never bound. */
+static int record_give_back(Handoff *h) {
+        Gpu *g = h->gpu;
+        for (size_t i = 0; i < g->n_functions; i++) {
+                PciFunction *f = &g->functions[i];
+                if (!gpu_function(f) || !streq_ptr(f->driver, VFIO_DRIVER))
+                        continue;
+                _cleanup_free_ char *e = NULL;
+                if (asprintf(&e, "%s=" ORIGINAL_UNKNOWN, f->address_str) < 0 || strv_extend(&h->state.drivers, e) < 0)
+                        return -ENOMEM;
+        }
+        return handoff_state_save(g->address_str, &h->state);
+}
+
 static int record_originals(Handoff *h) {
         Gpu *g = h->gpu;
         int r = handoff_state_load(g->address_str, &h->state);
@@ -324,20 +356,34 @@ static int record_originals(Handoff *h) {
                 return -ENOMEM;
         for (size_t i = 0; i < g->n_functions; i++) {
                 PciFunction *f = &g->functions[i];
-                if (!gpu_function(f) || !f->driver || streq(f->driver, VFIO_DRIVER))
+                if (!gpu_function(f) || streq_ptr(f->driver, VFIO_DRIVER))
                         continue;
+                /* "ADDRESS=": it had none, and goes back to none. */
                 _cleanup_free_ char *e = NULL;
-                if (asprintf(&e, "%s=%s", f->address_str, f->driver) < 0 || strv_extend(&h->state.drivers, e) < 0)
+                if (asprintf(&e, "%s=%s", f->address_str, strempty(f->driver)) < 0 || strv_extend(&h->state.drivers, e) < 0)
                         return -ENOMEM;
         }
         return handoff_state_save(g->address_str, &h->state);
 }
 
+/* The driver to give f back to: the recorded one ("" for none), else for
+ * the display function the configured host driver; NULL: any host driver. */
 static const char *original_driver(Handoff *h, const PciFunction *f) {
         const char *d = handoff_state_driver(&h->state, f->address_str);
+        if (streq_ptr(d, ORIGINAL_UNKNOWN))
+                d = NULL;
         if (!d && pci_class_is_display(f->class))
                 d = h->config->host_driver;
         return d;
+}
+
+/* Whether f is where original_driver() says it belongs. */
+static bool at_original(const PciFunction *f, const char *orig) {
+        if (!orig)
+                return f->driver && !streq(f->driver, VFIO_DRIVER);
+        if (!*orig)
+                return !streq_ptr(f->driver, VFIO_DRIVER);
+        return streq_ptr(f->driver, orig);
 }
 
 /* Puts everything back as the state says it was. Returns the outcome of the whole. */
@@ -364,7 +410,7 @@ static HandoffOutcome rollback(Handoff *h, HandoffOutcome failed, const char *wh
                 int r = function_move(h, f, NULL, orig);
                 if (r == -ETIME || r == -EDEADLK)
                         stuck = true;
-                else if (r < 0 || (orig && !streq_ptr(f->driver, orig))) {
+                else if (r < 0 || (orig && !at_original(f, orig))) {
                         log_error("%s: could not put back %s (now on %s).", f->address_str, orig ?: "a host driver",
                                   f->driver ?: "no driver");
                         lost = true;
@@ -482,19 +528,32 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
         return HANDOFF_DONE;
 }
 
-/* A give-back that failed half way: put what moved back on vfio-pci, so that
- * no function is left without a driver. */
-static HandoffOutcome back_to_vfio(Handoff *h, PciFunction **moved, size_t n, const char *why) {
+/* A give-back that failed half way: put what it took off vfio-pci back on
+ * it, so that no function is left without a driver. Only those: a function
+ * that was on a host driver or on none before the give-back is not vfiod's
+ * to move. One that a host driver has now is scanned first, and stays where
+ * it is when anything uses it. */
+static HandoffOutcome back_to_vfio(Handoff *h, PciFunction **moved, const bool *was_vfio, size_t n, const char *why) {
+        _cleanup_free_ char *reason = strdup(why);
         bool ok = true;
-        log_warning("Giving back failed (%s); returning the GPU to " VFIO_DRIVER ".", why);
+        log_warning("Giving back failed (%s); returning what moved to " VFIO_DRIVER ".", why);
         for (size_t i = n; i > 0; i--) {
                 PciFunction *f = moved[i - 1];
-                if (pci_function_exists(f) && function_move(h, f, VFIO_DRIVER, NULL) < 0)
+                if (!was_vfio[i - 1] || !pci_function_exists(f) || pci_function_refresh(f) < 0 ||
+                    streq_ptr(f->driver, VFIO_DRIVER))
+                        continue;
+                if (f->driver && holders_recheck(h, f) < 0) {
+                        log_warning("%s stays on %s: %s", f->address_str, f->driver, h->message);
+                        ok = false;
+                        continue;
+                }
+                if (function_move(h, f, VFIO_DRIVER, NULL) < 0)
                         ok = false;
         }
         if (h->config->block_host_modules && h->config->host_modules)
                 (void) modules_block(modprobe_dir(), h->config->host_modules);
-        set_message(h, "%s; %s", why, ok ? "the GPU stays on " VFIO_DRIVER "." : "and putting it back failed too: see 'vfioctl status'.");
+        set_message(h, "%s; %s", strna(reason),
+                    ok ? "the GPU stays on " VFIO_DRIVER "." : "and putting it back failed too: see 'vfioctl status'.");
         return ok ? HANDOFF_ROLLED_BACK : HANDOFF_ROLLBACK_FAILED;
 }
 
@@ -525,6 +584,9 @@ HandoffOutcome handoff_to_host(Handoff *h) {
         r = handoff_state_load(g->address_str, &h->state);
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Cannot read the recorded drivers, letting the kernel choose: %m");
+        bool own_record = r == -ENOENT;
+        if (own_record && (r = record_give_back(h)) < 0)
+                log_warning_errno(r, "Cannot record the give-back under %s: %m", runtime_dir());
 
         log_info("Giving %s back to the host.", g->address_str);
         progress(h, "giving %s back to the host", g->address_str);
@@ -532,20 +594,31 @@ HandoffOutcome handoff_to_host(Handoff *h) {
         char **mods = h->state.modules ?: c->host_modules;
         if (mods && (r = modules_load_reverse(mods)) < 0) {
                 snprintf(why, sizeof(why), "the host driver's modules did not load: %s", strerror(-r));
-                return back_to_vfio(h, NULL, 0, why);
+                if (own_record)
+                        (void) handoff_state_remove(g->address_str);
+                return back_to_vfio(h, NULL, NULL, 0, why);
         }
 
         order_functions(g, false, fs, &n);
+        bool was_vfio[n + 1];
+        for (size_t i = 0; i < n; i++)
+                was_vfio[i] = streq_ptr(fs[i]->driver, VFIO_DRIVER);
         for (size_t i = 0; i < n; i++) {
                 const char *orig = original_driver(h, fs[i]);
+                /* Driverless with no override and not in the record: not vfiod's doing. */
+                if (!fs[i]->driver && !fs[i]->driver_override && !handoff_state_driver(&h->state, fs[i]->address_str))
+                        continue;
                 r = function_move(h, fs[i], NULL, orig);
-                if (r >= 0 && orig && !streq_ptr(fs[i]->driver, orig))
+                if (r >= 0 && orig && !at_original(fs[i], orig))
                         r = -EXDEV;
                 if (r < 0) {
                         o = fail_reason(h, r, fs[i], "the give-back", why, sizeof(why));
                         if (o == HANDOFF_STUCK)
                                 return o;
-                        HandoffOutcome b = back_to_vfio(h, fs, i + 1, why);
+                        HandoffOutcome b = back_to_vfio(h, fs, was_vfio, i + 1, why);
+                        /* All where it was: the record this give-back made says nothing more. */
+                        if (b == HANDOFF_ROLLED_BACK && own_record)
+                                (void) handoff_state_remove(g->address_str);
                         /* The VM's process opened the group meanwhile: nothing was taken from it. */
                         return b == HANDOFF_ROLLED_BACK && o == HANDOFF_REFUSED_IN_USE ? o : b;
                 }

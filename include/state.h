@@ -25,6 +25,9 @@ int handoff_state_load(const char *gpu, HandoffState *ret);
 int handoff_state_remove(const char *gpu);
 /* A handoff to vfio-pci began and was neither given back nor rolled back. */
 bool handoff_state_exists(const char *gpu);
+/* A function's recorded driver: "" it had none; ORIGINAL_UNKNOWN it was on
+ * vfio-pci when a give-back with no record began (any host driver). */
+#define ORIGINAL_UNKNOWN "*"
 /* The driver the function had before the handoff, or NULL. */
 const char *handoff_state_driver(const HandoffState *s, const char *function);
 

@@ -56,4 +56,41 @@ check "vfiod stops on SIGTERM (exit 0) and leaves the GPU where it is" \
         test $rc = 0 -a "$(driver "$GPU")" = bochs-drm
 sed 's/^/# vfiod: /' /run/vfiod.log
 
+# The audio function without a driver (users blacklist the GPU's
+# snd_hda_intel; a function not probed yet at boot looks the same) and a
+# process rendering on the GPU: vfiod started with no VM must leave it all
+# alone, and a round trip must bring the audio function back to no driver.
+echo "$AUDIO" > /sys/bus/pci/drivers/snd_hda_intel/unbind
+rmmod snd_hda_intel
+# The guest's root is read-only: the blacklist goes on a tmpfs over modprobe.d.
+mount -t tmpfs tmpfs /etc/modprobe.d
+echo "install snd_hda_intel /bin/false" > /etc/modprobe.d/vfiod-test-blacklist.conf
+check "the audio function has no driver, snd_hda_intel cannot load" \
+        bash -c "[ '$(driver "$AUDIO")' = none ] && ! modprobe snd_hda_intel 2>/dev/null"
+card=$(ls "/sys/bus/pci/devices/$GPU/drm" | grep '^card' | head -n 1)
+if start_holder fd "/dev/dri/$card"; then
+        : > /run/vfiod.log
+        "$B/vfiod" --config /run/vfiod/vfiod.conf >> /run/vfiod.log 2>&1 &
+        vfiod=$!
+        check "vfiod with a driverless audio function and no VM: the GPU is the host's" \
+                wait_line "Status: $GPU on the host (bochs-drm)" /run/vfiod.log 60
+        check "nothing moved: bochs-drm and no driver, the renderer alive" \
+                bash -c "[ '$(driver "$GPU") $(driver "$AUDIO")' = 'bochs-drm none' ] && kill -0 $HPID"
+        check "vfiod wrote no driver change" bash -c "! grep -q -- ' -> ' /run/vfiod.log"
+        kill -TERM "$vfiod"
+        wait "$vfiod"
+        release_holder
+else
+        not_ok "a holder of /dev/dri/$card"
+fi
+"$B/vfioctl" --direct to-vfio > /run/out 2>&1; rc=$?
+check "to-vfio with the audio function driverless: exit 0, both on vfio-pci ($rc)" \
+        test $rc = 0 -a "$(driver "$GPU") $(driver "$AUDIO")" = "vfio-pci vfio-pci" || cat /run/out
+"$B/vfioctl" --direct to-host > /run/out 2>&1; rc=$?
+check "to-host: exit 0, the GPU on bochs-drm, the audio function on no driver again ($rc)" \
+        test $rc = 0 -a "$(driver "$GPU") $(driver "$AUDIO")" = "bochs-drm none" || cat /run/out
+check "no override and no record left" \
+        bash -c "[ \"\$(cat /sys/bus/pci/devices/$AUDIO/driver_override)\" = '(null)' ] && ! ls /run/vfiod/*.state 2>/dev/null"
+umount /etc/modprobe.d
+
 finish

@@ -135,6 +135,16 @@ static const char *const fb_children[] = {
 static const FakePciFunction with_fb[] = {
         F_ROOT_PORT(1), F_IGPU, F_GPU_WITH("nvidia", NULL, NULL, fb_children), F_AUDIO("snd_hda_intel", NULL, NULL),
 };
+/* The audio function without a driver (snd_hda_intel blacklisted), and
+ * nothing that drivers_probe would bind to it. */
+static const FakePciFunction audio_driverless[] = {
+        F_ROOT_PORT(1), F_IGPU, F_GPU("nvidia", NULL, NULL), F_AUDIO(NULL, NULL, NULL),
+};
+/* The GPU on its host driver, its audio function on vfio-pci by someone's
+ * hand (no record of vfiod's), with no host driver to come back to. */
+static const FakePciFunction audio_left_on_vfio[] = {
+        F_ROOT_PORT(1), F_IGPU, F_GPU("nvidia", NULL, NULL), F_AUDIO("vfio-pci", "vfio-pci", NULL),
+};
 /* The seed GPU whose audio function has its ALSA card. */
 static const FakePciFunction with_card[] = {
         F_ROOT_PORT(1), F_IGPU, F_GPU("nvidia", NULL, NULL), F_AUDIO_WITH("snd_hda_intel", NULL, NULL, audio_children),
@@ -913,6 +923,54 @@ static void test_vm_holder_not_drained(void **state) {
         assert_false(state_exists(fx));
 }
 
+/* ---- undo only what vfiod did ---- */
+
+/* "No driver" is an original: the round trip ends with the audio function
+ * on none again, and exit 0 (it used to wait for a host driver, fail, and
+ * leave the GPU on vfio-pci). */
+static void test_driverless_round_trip(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(audio_driverless));
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, { GPU, "vfio-pci" }, { AUDIO, "vfio-pci" });
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, { GPU, "nvidia" }, { AUDIO, NULL });
+        expect_override(fx, GPU, NULL);
+        expect_override(fx, AUDIO, NULL);
+        assert_false(state_exists(fx));
+}
+
+/* A driverless function that vfiod never touched is the host's: there is
+ * nothing to give back, and nothing is written. */
+static void test_driverless_is_home(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        start(fx, &SCENARIO(audio_driverless));
+
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_NOTHING_TO_DO);
+        assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), 0);
+        expect_drivers(fx, { GPU, "nvidia" }, { AUDIO, NULL });
+}
+
+/* A give-back that fails returns to vfio-pci only what was on it: the GPU,
+ * on nvidia before and during it, stays there. */
+static void test_failed_give_back_moves_only_vfio(void **state) {
+        Fixture *fx = *state;
+        char msg[2048];
+        fx->config->bind_timeout = 1 * USEC_PER_SEC;  /* the test waits for it */
+        start(fx, &SCENARIO(audio_left_on_vfio));
+
+        assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_ROLLED_BACK);
+        expect_in(msg, "the GPU stays on vfio-pci");
+        expect_drivers(fx, { GPU, "nvidia" }, { AUDIO, "vfio-pci" });
+        expect_override(fx, GPU, NULL);
+        expect_override(fx, AUDIO, "vfio-pci");
+        assert_false(state_exists(fx));  /* as before the give-back */
+}
+
 /* ---- holders inside the kernel ---- */
 
 /* fbcon bound, on the GPU's framebuffer (its map cannot be read on the
@@ -1126,6 +1184,9 @@ int main(int argc, char **argv) {
                 T(test_holder_hidraw),
                 T(test_holder_mapping),
                 T(test_vm_holder_not_drained),
+                T(test_driverless_round_trip),
+                T(test_driverless_is_home),
+                T(test_failed_give_back_moves_only_vfio),
                 T(test_kernel_holder_fbcon),
                 T(test_kernel_holder_sound_card),
                 T(test_sound_card_closed),
