@@ -485,7 +485,13 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
                 return HANDOFF_REFUSED_CONFIG;
         }
 
-        r = services_stop(c->services, c->unbind_timeout, &h->state.services);
+        /* Added to the record's list: a handoff that finishes one cut short
+         * must still start what the first attempt stopped. */
+        _cleanup_strv_free_ char **stopped = NULL;
+        r = services_stop(c->services, c->unbind_timeout, &stopped);
+        STRV_FOREACH(u, stopped)
+                if (!strv_contains(h->state.services, *u) && strv_extend(&h->state.services, *u) < 0)
+                        r = -ENOMEM;
         (void) handoff_state_save(g->address_str, &h->state);
         if (r < 0)
                 return rollback(h, HANDOFF_ROLLED_BACK, "a service holding the GPU did not stop");

@@ -971,6 +971,25 @@ static void test_failed_give_back_moves_only_vfio(void **state) {
         assert_false(state_exists(fx));  /* as before the give-back */
 }
 
+/* A handoff to vfio-pci cut short after it stopped a service and moved the
+ * audio function: finishing it keeps the record's services, so that the
+ * give-back starts them again (it used to replace them with its own, none). */
+static void test_finish_keeps_stopped_services(void **state) {
+        Fixture *fx = *state;
+        char msg[2048], p[PATH_MAX];
+        g_autofree char *text = NULL;
+        start(fx, &SCENARIO(audio_left_on_vfio));
+        snprintf(p, sizeof(p), "%s/" GPU ".state", fx->runtime);
+        assert_true(g_file_set_contents(p, "driver=" GPU "=nvidia\ndriver=" AUDIO "=snd_hda_intel\n"
+                                           "service=nvidia-persistenced.service\n", -1, NULL));
+
+        assert_int_equal(run(fx, TO_VFIO, false, msg, sizeof(msg)), HANDOFF_DONE);
+        expect_drivers(fx, { GPU, "vfio-pci" }, { AUDIO, "vfio-pci" });
+        assert_true(g_file_get_contents(p, &text, NULL, NULL));
+        expect_in(text, "service=nvidia-persistenced.service\n");
+        expect_in(text, "driver=" AUDIO "=snd_hda_intel\n");
+}
+
 /* ---- holders inside the kernel ---- */
 
 /* fbcon bound, on the GPU's framebuffer (its map cannot be read on the
@@ -1184,6 +1203,7 @@ int main(int argc, char **argv) {
                 T(test_holder_hidraw),
                 T(test_holder_mapping),
                 T(test_vm_holder_not_drained),
+                T(test_finish_keeps_stopped_services),
                 T(test_driverless_round_trip),
                 T(test_driverless_is_home),
                 T(test_failed_give_back_moves_only_vfio),
