@@ -130,6 +130,11 @@ static const char *domain_name(Daemon *d) {
         return d->config->domain ?: "(no VM configured)";
 }
 
+/* With no [VM] (or since a reload removed it) there is no domain to run. */
+static DomainState domain_state(Daemon *d) {
+        return d->domain ? domain_watch_state(d->domain) : DOMAIN_INACTIVE;
+}
+
 /* ---- the handoff worker: the engine blocks, the loop must not ---- */
 
 /* The worker's pipe: its report, then EOF when it exits (the pipe's write
@@ -407,7 +412,7 @@ static void follow_domain(Daemon *d) {
                 domain_watch_follow(d->domain, true, "the GPU is not on its host drivers");
         else if (d->vm_starting || (d->request_active && d->request == REQUEST_VM_START))
                 domain_watch_follow(d->domain, true, "the domain is being started");
-        else if (domain_watch_state(d->domain) == DOMAIN_ACTIVE)
+        else if (domain_state(d) == DOMAIN_ACTIVE)
                 domain_watch_follow(d->domain, true, "the domain runs");
         else if (d->worker_pid > 0 || d->job_pid > 0 || d->request_active)
                 return;  /* a handoff or a request in flight (reconcile() saw the GPU before it) */
@@ -493,7 +498,7 @@ static void reconcile(Daemon *d) {
                 return;
         }
 
-        DomainState ds = d->domain ? domain_watch_state(d->domain) : DOMAIN_INACTIVE;
+        DomainState ds = domain_state(d);
         if (ds == DOMAIN_ACTIVE && vfio == n) {
                 disarm(d->grace_timer);
                 d->grace_expired = d->give_back_now = false;
@@ -643,7 +648,7 @@ static int on_job_exit(sd_event_source *s _unused_, int fd, uint32_t revents _un
                 break;
         case DOMAIN_JOB_SHUTDOWN:
         case DOMAIN_JOB_DESTROY:
-                if (!ok && domain_watch_state(d->domain) == DOMAIN_ACTIVE)
+                if (!ok && domain_state(d) == DOMAIN_ACTIVE)
                         request_complete(d, REQUEST_LIBVIRT, "%s: %s failed: %s", domain_name(d),
                                          domain_job_kind_to_string(d->job_kind), why);
                 /* else: the stop event, then the give-back, complete it (request_check). */
@@ -677,7 +682,7 @@ static int on_stop_timeout(sd_event_source *s _unused_, uint64_t usec _unused_, 
         Daemon *d = userdata;
         if (!d->request_active || d->request != REQUEST_VM_STOP || d->job_pid > 0)
                 return 0;
-        if (domain_watch_state(d->domain) != DOMAIN_ACTIVE)
+        if (domain_state(d) != DOMAIN_ACTIVE)
                 return 0;
         EventFields f = { .gpu = d->gpu->address_str, .domain = d->config->domain, .step = "destroy" };
         log_event(EVENT_DOMAIN, LOG_WARNING, &f, "Domain %s did not shut down in time; destroying it.", domain_name(d));
@@ -691,7 +696,7 @@ static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg) {
         if (!d->request_active)
                 return;
         if (d->request == REQUEST_VM_STOP && d->request_stage == STAGE_WAIT_STOP &&
-            domain_watch_state(d->domain) == DOMAIN_ACTIVE)
+            domain_state(d) == DOMAIN_ACTIVE)
                 return;  /* a handoff vfiod began on its own, not the give-back after the stop */
         RequestResult r = result_of_outcome[o];
         if (d->request == REQUEST_VM_START && r == REQUEST_OK) {
@@ -717,7 +722,7 @@ static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg) {
  * GPU is on the host (also when the give-back had nothing to do). */
 static void request_check(Daemon *d) {
         if (d->request_active && d->request == REQUEST_VM_START && d->request_stage == STAGE_WAIT_START &&
-            domain_watch_state(d->domain) == DOMAIN_ACTIVE) {
+            domain_state(d) == DOMAIN_ACTIVE) {
                 const char *why = d->job_report;
                 request_complete(d, REQUEST_OK, "%s runs with %s%s%s", domain_name(d), d->gpu->address_str,
                                  *why ? "; " : "", why);
@@ -725,7 +730,7 @@ static void request_check(Daemon *d) {
         }
         if (!d->request_active || d->request != REQUEST_VM_STOP || d->request_stage != STAGE_WAIT_STOP)
                 return;
-        if (d->worker_pid > 0 || d->job_pid > 0 || domain_watch_state(d->domain) != DOMAIN_INACTIVE)
+        if (d->worker_pid > 0 || d->job_pid > 0 || domain_state(d) != DOMAIN_INACTIVE)
                 return;
         if (d->owner == OWNER_HOST)
                 request_complete(d, REQUEST_OK, "%s stopped; %s is on the host", domain_name(d), d->gpu->address_str);
@@ -750,7 +755,7 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
                                       "Another request is running; try again when it is done.", userdata);
                 return 0;
         }
-        DomainState ds = d->domain ? domain_watch_state(d->domain) : DOMAIN_INACTIVE;
+        DomainState ds = domain_state(d);
         if ((kind == REQUEST_VM_START || kind == REQUEST_VM_STOP || kind == REQUEST_VM_PREPARE) && !d->config->domain) {
                 done(d, REQUEST_NO_VM, "No VM is configured: set Domain= in [VM] of " VFIOD_CONFIG_FILE ".", userdata);
                 return 0;
@@ -958,6 +963,12 @@ static int reload_config(Daemon *d, char **ret_error) {
                 return -EINVAL;
         }
         bool vm_changed = !streq_ptr(c->domain, d->config->domain) || !streq_ptr(c->uri, d->config->uri);
+        /* A request about the domain that is no longer configured ends here:
+         * what it waits for (the domain's start or stop) is not followed any more. */
+        if (vm_changed && d->request_active &&
+            (d->request == REQUEST_VM_START || d->request == REQUEST_VM_STOP || d->request == REQUEST_VM_PREPARE))
+                request_complete(d, REQUEST_NO_VM, "The configuration was reloaded and names %s%s instead of %s: ask again.",
+                                 c->domain ? "domain " : "", c->domain ?: "no VM", domain_name(d));
         config_free(d->config);
         d->config = TAKE_PTR(c);
         if (vm_changed) {

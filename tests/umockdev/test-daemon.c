@@ -374,6 +374,27 @@ static void test_qemu_system_followed_on_demand(void **state) {
         assert_int_equal(daemon_recoveries(fx->d), 2);
 }
 
+/* A reload that drops [VM] while Vm.Stop runs: the request ends, saying
+ * why, and vfiod goes on with no domain (it used to crash on it). */
+static void test_reload_drops_vm_during_stop(void **state) {
+        Fixture *fx = *state;
+        Reply r = {};
+        write_config(fx, "[VM]\nDomain=test\nURI=test:///default\n[Handoff]\nOrphanGraceSec=1min\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
+
+        pending_reply = &r;
+        assert_int_equal(daemon_request(fx->d, REQUEST_VM_STOP, false, 0, on_reply, &r), 0);
+        write_config(fx, "[Handoff]\nOrphanGraceSec=100ms\n");
+        assert_int_equal(daemon_reload(fx->d, NULL), 0);
+        assert_true(run_until(fx, replied, 10000));
+        assert_int_equal(r.result, REQUEST_NO_VM);
+        assert_null(daemon_domain(fx->d));
+        /* No VM now: the GPU on vfio-pci is an orphan, and comes back. */
+        assert_true(run_until(fx, gpu_on_host, 10000));
+        assert_true(on_host_drivers(fx));
+}
+
 static bool stuck(Fixture *fx) {
         return daemon_owner(fx->d) == OWNER_STUCK;
 }
@@ -665,6 +686,7 @@ int main(int argc, char **argv) {
                 T(test_prepare_holds_while_starting),
                 T(test_prepare_without_vm),
                 T(test_qemu_system_followed_on_demand),
+                T(test_reload_drops_vm_during_stop),
                 T(test_stuck_unbind),
                 cmocka_unit_test(test_killed_mid_handoff),
                 T(test_config_reload),
