@@ -109,6 +109,9 @@ static int set_words(char ***field, const char *v, const char *extra, char **bad
         ((st)->error[0] ? 0 :                                                           \
          ((st)->error_line = (st)->line, snprintf((st)->error, sizeof((st)->error), __VA_ARGS__)), 0)
 
+/* The longest time span a setting takes (as the D-Bus Stop's timeout). */
+#define CONFIG_SPAN_MAX (24 * 3600 * USEC_PER_SEC)
+
 static int handle(void *user, const char *section, const char *name, const char *value) {
         ParseState *st = user;
         Config *c = st->config;
@@ -151,6 +154,8 @@ static int handle(void *user, const char *section, const char *name, const char 
                 } else if (streq(name, "ShutdownTimeoutSec")) {
                         if (parse_sec(value, &c->shutdown_timeout) < 0 || c->shutdown_timeout == 0)
                                 return FAIL(st, "ShutdownTimeoutSec=%s is not a positive time span (expected e.g. 2min)", value);
+                        if (c->shutdown_timeout > CONFIG_SPAN_MAX)
+                                return FAIL(st, "ShutdownTimeoutSec=%s is longer than a day, the longest vfiod waits", value);
                 } else
                         return FAIL(st, "unknown key '%s' in section [VM]", name);
         } else if (streq(section, "Access")) {
@@ -193,6 +198,9 @@ static int handle(void *user, const char *section, const char *name, const char 
                 if (t) {
                         if (parse_sec(value, t) < 0 || *t == 0)
                                 return FAIL(st, "%s=%s is not a positive time span (expected e.g. 10s, 500ms or 2min 30s)", name, value);
+                        /* Beyond that a deadline (now + span) could wrap into the past: an instant "stuck". */
+                        if (*t > CONFIG_SPAN_MAX)
+                                return FAIL(st, "%s=%s is longer than a day, the longest vfiod waits", name, value);
                         r = 0;
                 } else if (streq(name, "BlockHostModules")) {
                         if (parse_bool(value, &c->block_host_modules) < 0)
