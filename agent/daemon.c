@@ -62,7 +62,8 @@ struct Daemon {
         usec_t event_pending_since;          /* first event since reconcile() last ran */
         sd_event_source *worker_source;
 
-        sd_event_source *holder_sources[8];  /* pidfds of /dev/vfio/N holders: their exit wakes us */
+        sd_event_source **holder_sources;    /* pidfds of /dev/vfio/N holders: their exit wakes us */
+        size_t n_holder_sources;
         sd_event_source *inotify_sources[5]; /* config dir, .conf.d, /dev/vfio, libvirt's, its parent */
         sd_event_source *signal_sources[3];
 
@@ -375,14 +376,23 @@ static int on_holder_exit(sd_event_source *s _unused_, int fd _unused_, uint32_t
 }
 
 static void unwatch_holders(Daemon *d) {
-        for (size_t i = 0; i < ELEMENTSOF(d->holder_sources); i++)
-                d->holder_sources[i] = sd_event_source_disable_unref(d->holder_sources[i]);
+        for (size_t i = 0; i < d->n_holder_sources; i++)
+                sd_event_source_disable_unref(d->holder_sources[i]);
+        d->holder_sources = mfree(d->holder_sources);
+        d->n_holder_sources = 0;
 }
 
 /* No uevent tells that a process closed /dev/vfio/N; its exit does. */
 static void watch_holders(Daemon *d, const HolderList *l) {
         unwatch_holders(d);
-        for (size_t i = 0; i < l->n && i < ELEMENTSOF(d->holder_sources); i++) {
+        /* Every one of them: the last to exit is the one that matters. */
+        if (l->n == 0 || !(d->holder_sources = calloc(l->n, sizeof(sd_event_source *)))) {
+                if (l->n > 0)
+                        arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
+                return;
+        }
+        d->n_holder_sources = l->n;
+        for (size_t i = 0; i < l->n; i++) {
                 int fd = pidfd_open(l->items[i].pid, 0);
                 if (fd < 0 && errno != ESRCH) {
                         /* No pidfds (Linux < 5.3, valgrind): look again every second. */
