@@ -118,7 +118,7 @@ int ctl_hook(int argc, char *argv[]) {
         bool release = streq(op, "release") && streq(sub, "end");
         if (!prepare && !release)
                 return EXIT_DONE;
-        if (config_load(getenv("VFIOD_CONFIG") ?: VFIOD_CONFIG_FILE, &config) < 0)
+        if (config_load(secure_getenv("VFIOD_CONFIG") ?: VFIOD_CONFIG_FILE, &config) < 0)
                 return prepare ? EXIT_REFUSED_CONFIG : EXIT_DONE;
         if (!config->domain || !streq(config->domain, domain))
                 return EXIT_DONE;  /* not the VM vfiod lends the GPU to */

@@ -39,7 +39,7 @@ struct DomainWatch {
 };
 
 const char *libvirt_status_dir(void) {
-        return getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu";
+        return secure_getenv("VFIOD_LIBVIRT_RUN_DIR") ?: "/run/libvirt/qemu";
 }
 
 const char *domain_state_to_string(DomainState s) {

@@ -15,11 +15,11 @@
 #include "strv.h"
 
 const char *runtime_dir(void) {
-        return getenv("VFIOD_RUNTIME_DIR") ?: getenv("RUNTIME_DIRECTORY") ?: "/run/vfiod";
+        return secure_getenv("VFIOD_RUNTIME_DIR") ?: secure_getenv("RUNTIME_DIRECTORY") ?: "/run/vfiod";
 }
 
 const char *modprobe_dir(void) {
-        return getenv("VFIOD_MODPROBE_DIR") ?: "/run/modprobe.d";
+        return secure_getenv("VFIOD_MODPROBE_DIR") ?: "/run/modprobe.d";
 }
 
 void handoff_state_done(HandoffState *s) {
