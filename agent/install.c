@@ -75,8 +75,58 @@ static int remove_if_ours(const char *path, const char *mark) {
         return unlink(path) < 0 ? -errno : 0;
 }
 
+/* libvirtd runs the hook as root, so the program it executes must be one
+ * that only root can change: the file and every directory above it owned
+ * by root and writable by nobody else (a sticky directory, as /tmp, lets
+ * nobody replace what root put in it). Returns the component that fails
+ * (in *ret_bad, with its owner), or 0. */
+static int path_only_root_changes(const char *file, char **ret_bad, uid_t *ret_owner) {
+        _cleanup_free_ char *p = strdup(file);
+        if (!p)
+                return -ENOMEM;
+        for (;;) {
+                struct stat st;
+                if (stat(p, &st) < 0)
+                        return -errno;
+                bool sticky_dir = S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX);
+                if (st.st_uid != 0 || (!sticky_dir && (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+                        *ret_owner = st.st_uid;
+                        *ret_bad = TAKE_PTR(p);
+                        return 1;
+                }
+                char *slash = strrchr(p, '/');
+                if (!slash || slash == p) {
+                        if (streq(p, "/"))
+                                return 0;
+                        p[1] = 0;  /* "/usr" -> "/" */
+                        continue;
+                }
+                *slash = 0;
+        }
+}
+
+/* The path in single quotes for sh: ' becomes '\''. */
+static char *shell_quote(const char *s) {
+        size_t n = 3;
+        for (const char *c = s; *c; c++)
+                n += *c == '\'' ? 4 : 1;
+        char *q = malloc(n), *o = q;
+        if (!q)
+                return NULL;
+        *o++ = '\'';
+        for (const char *c = s; *c; c++)
+                if (*c == '\'') {
+                        memcpy(o, "'\\''", 4);
+                        o += 4;
+                } else
+                        *o++ = *c;
+        *o++ = '\'';
+        *o = 0;
+        return q;
+}
+
 static int install_hooks(const char *root, bool remove) {
-        char path[PATH_MAX], self[PATH_MAX], content[PATH_MAX + 512];
+        char path[PATH_MAX], self[PATH_MAX], content[PATH_MAX * 4 + 512];
         snprintf(path, sizeof(path), "%s" HOOK_PATH, root);
         int r;
 
@@ -96,12 +146,25 @@ static int install_hooks(const char *root, bool remove) {
         if (n < 0)
                 return log_error_errno(errno, "Cannot tell where vfioctl is: %m"), EXIT_FAILURE_OTHER;
         self[n] = 0;
+        _cleanup_free_ char *bad = NULL, *quoted = NULL;
+        uid_t owner = 0;
+        r = path_only_root_changes(self, &bad, &owner);
+        if (r < 0)
+                return log_error_errno(r, "Cannot check who may change %s: %m", self), EXIT_FAILURE_OTHER;
+        if (r > 0) {
+                log_error("Not installing a hook that runs %s: libvirtd runs it as root, and %s %s (make install, "
+                          "then run the installed vfioctl install-hooks).", self, bad,
+                          owner != 0 ? "is not owned by root" : "is writable by others than root");
+                return EXIT_FAILURE_OTHER;
+        }
+        if (!(quoted = shell_quote(self)))
+                return log_oom(), EXIT_FAILURE_OTHER;
         snprintf(content, sizeof(content),
                  "#!/bin/sh\n" HOOK_MARK " (remove with: vfioctl install-hooks --remove).\n"
                  "# libvirt runs it for every QEMU domain with DOMAIN OPERATION SUB-OPERATION EXTRA;\n"
                  "# vfioctl acts for vfiod's domain only: prepare asks vfiod for the GPU (a refusal\n"
                  "# fails the start, with vfiod's reason), release gives it back. It never calls libvirt.\n"
-                 "exec %s hook \"$@\"\n", self);
+                 "exec %s hook \"$@\"\n", quoted);
         r = write_if_changed(path, content, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to write %s: %m", path), EXIT_FAILURE_OTHER;

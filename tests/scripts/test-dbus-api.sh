@@ -105,7 +105,7 @@ if [ "${1:-}" = --scenarios ]; then
         "$ctl" install-hooks --root="$R" > "$W/out" 2>&1; rc=$?
         check "install-hooks writes an executable qemu.d/vfiod that runs vfioctl hook, and says to restart libvirtd" \
                 bash -c "[ $rc = 0 ] && [ -x '$hookf' ] && [ \$(stat -c %a '$hookf') = 755 ] &&
-                        grep -qx 'exec $(readlink -f "$ctl") hook \"\$@\"' '$hookf' && grep -q 'systemctl restart libvirtd' '$W/out'"
+                        grep -qx \"exec '$(readlink -f "$ctl")' hook \\\"\\\$@\\\"\" '$hookf' && grep -q 'systemctl restart libvirtd' '$W/out'"
         cp "$hookf" "$W/hook.before"
         "$ctl" install-hooks --root="$R" > "$W/out" 2>&1; rc=$?
         check "install-hooks again: up to date, the file unchanged" \
@@ -124,6 +124,24 @@ if [ "${1:-}" = --scenarios ]; then
         "$ctl" install-hooks --root="$R" --user=nobody > "$W/out" 2>&1; rc=$?
         check "install-hooks --user=: usage error, nothing written" \
                 bash -c "[ $rc = 2 ] && grep -q 'own hook' '$hookf' && [ \$(wc -l < '$W/out') = 1 ]"
+        # libvirtd runs the hook as root: never one that runs a vfioctl that
+        # others can change; a path with quotes and spaces is quoted for sh.
+        rm -f "$hookf"
+        mkdir -p "$W/user-bin" && cp "$(readlink -f "$ctl")" "$W/user-bin/vfioctl" && chown -R nobody "$W/user-bin"
+        "$W/user-bin/vfioctl" install-hooks --root="$R" > "$W/out" 2>&1; rc=$?
+        check "install-hooks from a vfioctl that uid 65534 owns: refused, no hook written" \
+                bash -c "[ $rc = 1 ] && [ ! -e '$hookf' ] && grep -q 'is not owned by root' '$W/out'"
+        chown -R root "$W/user-bin" && chmod 777 "$W/user-bin"
+        "$W/user-bin/vfioctl" install-hooks --root="$R" > "$W/out" 2>&1; rc=$?
+        check "install-hooks from a world-writable directory: refused, no hook written" \
+                bash -c "[ $rc = 1 ] && [ ! -e '$hookf' ] && grep -q 'user-bin is writable by others than root' '$W/out'"
+        odd="$W/it's a dir"
+        mkdir -p "$odd" && cp "$(readlink -f "$ctl")" "$odd/vfioctl"
+        "$odd/vfioctl" install-hooks --root="$R" > "$W/out" 2>&1; rc=$?
+        echo "[VM]" > "$W/nohook.conf"
+        VFIOD_CONFIG="$W/nohook.conf" sh "$hookf" win prepare begin - < /dev/null > "$W/hook.out" 2>&1; hrc=$?
+        check "a vfioctl under a path with a quote and a space: the hook runs it (exit $hrc)" \
+                bash -c "[ $rc = 0 ] && [ $hrc = 0 ] && [ ! -s '$W/hook.out' ]"
         rm -f "$hookf"
         "$ctl" install-hooks --root="$R" > /dev/null 2>&1 || not_ok "install-hooks for the hook checks"
 
