@@ -21,6 +21,7 @@
 #include "domain-job.h"
 #include "domain-watch.h"
 #include "event-log.h"
+#include "fork-child.h"
 #include "gpu.h"
 #include "handoff.h"
 #include "holders.h"
@@ -257,6 +258,9 @@ _Noreturn static void worker_main(Daemon *d, bool to_vfio, bool drain, int fd) {
         HandoffOutcome o;
         Handoff h;
 
+        /* A report that nobody reads any more (vfiod died) fails with EPIPE:
+         * the transaction goes on to its end. */
+        (void) signal(SIGPIPE, SIG_IGN);
         if (handoff_init(&h, d->udev, d->config, d->gpu) < 0) {
                 dprintf(fd, "%d\ncannot listen for uevents\n", HANDOFF_REFUSED_CONFIG);
                 _exit(0);
@@ -289,21 +293,22 @@ static int worker_start(Daemon *d, bool to_vfio, bool drain, bool requested, int
         log_event(EVENT_HANDOFF_STARTED, LOG_INFO, &f, "%s %s.", to_vfio ? "Handing over" : "Giving back",
                   d->gpu->address_str);
 
-        pid_t pid = fork();
-        if (pid < 0) {
+        /* No death signal: a worker whose vfiod died finishes its transaction
+         * (the lock keeps the next vfiod waiting) rather than cutting it short. */
+        pid_t pid;
+        int r = fork_child("vfiod-worker", FORK_KEEP_LOG, (int[]) { p[1], *lock }, *lock >= 0 ? 2 : 1, &pid);
+        if (r < 0) {
                 close(p[0]);
                 close(p[1]);
-                return log_error_errno(errno, "Failed to fork the handoff worker: %m");
+                return log_error_errno(r, "Failed to fork the handoff worker: %m");
         }
-        if (pid == 0) {
-                close(p[0]);
+        if (r == 0)
                 worker_main(d, to_vfio, drain, p[1]);
-        }
         close(p[1]);
         if (*lock >= 0)
                 close(TAKE_FD(*lock));  /* the worker holds it now */
 
-        int r = sd_event_add_io(d->event, &d->worker_source, p[0], EPOLLIN, on_worker_exit, d);
+        r = sd_event_add_io(d->event, &d->worker_source, p[0], EPOLLIN, on_worker_exit, d);
         if (r < 0) {
                 close(p[0]);
                 (void) waitpid(pid, NULL, 0);

@@ -9,6 +9,7 @@
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
+#include "fork-child.h"
 #include "libvirt-dl.h"
 #include "log.h"
 #include "macro.h"
@@ -84,6 +85,10 @@ _Noreturn static void job_main(const DomainJob *job, int fd) {
                 if (user_unit(job->lg_user, job->lg_unit, "StartUnit", lg, sizeof(lg)) < 0)
                         snprintf(why, sizeof(why), "Looking Glass not started: %s", lg);
         }
+        if (dom)
+                sym_virDomainFree(dom);
+        if (conn)
+                sym_virConnectClose(conn);
         dprintf(fd, "%d\n%s", ok >= 0 ? 0 : 1, why);
         _exit(0);
 }
@@ -93,17 +98,15 @@ int domain_job_start(const DomainJob *job, pid_t *ret_pid, int *ret_fd) {
 
         if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
                 return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
+        pid_t pid;
+        int r = fork_child("vfiod-job", FORK_DEATHSIG | FORK_KEEP_LOG, &p[1], 1, &pid);
+        if (r < 0) {
                 close(p[0]);
                 close(p[1]);
                 return r;
         }
-        if (pid == 0) {
-                close(p[0]);
+        if (r == 0)
                 job_main(job, p[1]);
-        }
         close(p[1]);
         *ret_pid = pid;
         *ret_fd = p[0];
@@ -113,14 +116,15 @@ int domain_job_start(const DomainJob *job, pid_t *ret_pid, int *ret_fd) {
 void looking_glass_stop(const char *user, const char *unit) {
         if (!user || !unit)
                 return;
-        pid_t pid = fork();
-        if (pid < 0) {
-                log_warning_errno(errno, "Cannot stop %s for %s: %m", unit, user);
+        pid_t pid, grandchild;
+        int r = fork_child("vfiod-lg-stop", FORK_KEEP_LOG, NULL, 0, &pid);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot stop %s for %s: %m", unit, user);
                 return;
         }
-        if (pid == 0) {
+        if (r == 0) {
                 /* Detached: the grandchild is reparented, nothing for vfiod to reap. */
-                if (fork() == 0) {
+                if (fork_child("vfiod-lg-stop", FORK_KEEP_LOG, NULL, 0, &grandchild) == 0) {
                         char why[512];
                         if (user_unit(user, unit, "StopUnit", why, sizeof(why)) < 0)
                                 log_warning("%s", why);

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fork-child.h"
 #include "log.h"
 #include "time-util.h"
 
@@ -205,11 +205,7 @@ static int on_deadline(sd_event_source *src _unused_, uint64_t usec _unused_, vo
 
 _Noreturn static void scan_child(const Gpu *g, int fd) {
         HolderList l = {};
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* Only the report pipe: nothing of the daemon's (bus, uevents, locks) stays open here. */
-        if (dup2(fd, 3) < 0 || close_range(4, ~0U, 0) < 0)
-                _exit(EXIT_FAILURE);
-        _cleanup_fclose_ FILE *f = fdopen(3, "w");
+        _cleanup_fclose_ FILE *f = fdopen(fd, "w");
         if (!f)
                 _exit(EXIT_FAILURE);
         int r = gpu_holders(g, "/proc", NODE_KINDS_ALL, true, &l);
@@ -228,15 +224,15 @@ static int scan_start(HolderScan *s) {
 
         if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
                 return -errno;
-        pid_t pid = fork();
-        if (pid < 0) {
-                r = -errno;
+        /* Only the report pipe: nothing of the daemon's (bus, uevents, locks) stays open there. */
+        pid_t pid;
+        r = fork_child("vfiod-scan", FORK_DEATHSIG, &p[1], 1, &pid);
+        if (r < 0) {
                 close(p[0]);
                 close(p[1]);
                 return r;
         }
-        if (pid == 0) {
-                close(p[0]);
+        if (r == 0) {
                 /* The write end blocks: the child has nothing else to do. */
                 (void) fcntl(p[1], F_SETFL, 0);
                 scan_child(s->gpu, p[1]);

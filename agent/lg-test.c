@@ -3,6 +3,7 @@
  * or FAIL, and for WARN and FAIL the commands that fix it on the lines below.
  * Paths are looked up under --root (tests build their set-ups in a temporary
  * directory); messages and fixes name them as they are on the real system. */
+#include "fork-child.h"
 #include "lg-test.h"
 
 #include <ctype.h>
@@ -718,13 +719,13 @@ static int run_client(const Lg *lg, const char *path, char *out, size_t size, bo
                 return -ENOMEM;
         }
 
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
+        pid_t pid;
+        int fr = fork_child("lg-test-client", FORK_DEATHSIG, &p[1], 1, &pid);
+        if (fr < 0) {
                 close(p[1]);
-                return r;
+                return fr;
         }
-        if (pid == 0) {
+        if (fr == 0) {
                 (void) setpgid(0, 0);
                 int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(p[1], STDOUT_FILENO) < 0 ||

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fork-child.h"
 #include "holders.h"
 #include "macro.h"
 
@@ -35,14 +36,8 @@ static int32_t write_one(const char *path, const char *value) {
 _Noreturn static void writer_main(int fd) {
         static char req[REQUEST_MAX + 1];
 
-        /* Keep nothing of the parent's open: a stuck writer must not hold its
-         * locks or sockets for ever. */
-        if (dup2(fd, 3) < 0)
-                _exit(EXIT_FAILURE);
-        (void) close_range(4, ~0U, 0);
-
         for (;;) {
-                ssize_t n = recv(3, req, REQUEST_MAX, 0);
+                ssize_t n = recv(fd, req, REQUEST_MAX, 0);
                 if (n <= 0)
                         _exit(n < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
                 req[n] = 0;
@@ -50,7 +45,7 @@ _Noreturn static void writer_main(int fd) {
                 int32_t e = plen + 1 < (size_t) n ? write_one(req, req + plen + 1) : EINVAL;
                 /* Nobody waits any more (the write outlived its deadline): the
                  * exit status tells whoever reaps us how it ended. */
-                if (send(3, &e, sizeof(e), MSG_NOSIGNAL) < 0)
+                if (send(fd, &e, sizeof(e), MSG_NOSIGNAL) < 0)
                         _exit(e);
         }
 }
@@ -60,17 +55,18 @@ static int writer_start(SysfsWriter *w) {
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
 
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = -errno;
+        /* Only its socket: a stuck writer must not hold its parent's locks or
+         * pipes for ever. No death signal: the stuck record names this pid,
+         * whose exit is the sign that the write returned. */
+        pid_t pid;
+        int r = fork_child("vfiod-writer", 0, &sv[1], 1, &pid);
+        if (r < 0) {
                 close(sv[0]);
                 close(sv[1]);
                 return r;
         }
-        if (pid == 0) {
-                close(sv[0]);
+        if (r == 0)
                 writer_main(sv[1]);
-        }
         close(sv[1]);
         *w = (SysfsWriter) { .pid = pid, .fd = sv[0] };
         return 0;

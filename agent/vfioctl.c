@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,7 +238,23 @@ static int run_handoff(struct udev *udev, const Config *config, Gpu *g, bool to_
         }
         h.drain = arg_drain;
 
+        /* One transaction: Ctrl-C between an unbind and its probe would leave
+         * a function with no driver. The signals wait until it is over; every
+         * step has its deadline. */
+        sigset_t stop, old;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGHUP);
+        sigaddset(&stop, SIGQUIT);
+        (void) sigprocmask(SIG_BLOCK, &stop, &old);
         HandoffOutcome o = to_vfio ? handoff_to_vfio(&h) : handoff_to_host(&h);
+        int sig = sigtimedwait(&stop, NULL, &(struct timespec) {});
+        if (sig > 0)
+                log_warning("Got %s during the handoff: finished it first, as it is one transaction.", strsignal(sig));
+        while (sigtimedwait(&stop, NULL, &(struct timespec) {}) > 0)
+                ;
+        (void) sigprocmask(SIG_SETMASK, &old, NULL);
         if (o == HANDOFF_DONE || o == HANDOFF_NOTHING_TO_DO)
                 printf("%s\n", h.message);
         else

@@ -568,6 +568,34 @@ static void test_killed_mid_handoff(void **state _unused_) {
         }
 }
 
+/* Ctrl-C (SIGINT) and SIGTERM reach vfioctl --direct between the audio
+ * function's unbind and its probe: the handoff is one transaction, so it
+ * is finished first, and vfioctl exits with its outcome (it used to die
+ * there, leaving the GPU half moved). */
+static void test_direct_finishes_when_interrupted(void **state) {
+        Fixture *fx = *state;
+        fake_kernel_free(fx->k);
+        fx->k = fake_kernel_new(&(FakeScenario) { .functions = on_host, .n_functions = ELEMENTSOF(on_host),
+                                                  .extra_drivers = vfio_driver });
+        write_config(fx, "[Handoff]\nOrphanGraceSec=1min\n");
+        fake_kernel_break_at(fx->k, 3);  /* override, unbind, then the probe: held here */
+        pid_t pid = spawn(fx, "vfioctl", "to-vfio");
+        if (fake_kernel_wait_break(fx->k, 20000) < 0) {
+                kill_group(pid);
+                fail_msg("vfioctl to-vfio never made its third write");
+        }
+        assert_int_equal(kill(pid, SIGINT), 0);
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        fake_kernel_resume(fx->k);
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        if (!WIFEXITED(st))
+                fail_msg("vfioctl died of signal %d mid-handoff", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        assert_int_equal(WEXITSTATUS(st), 0);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+        assert_true(driver_is(fx, AUDIO, "vfio-pci"));
+}
+
 /* The config directory is watched: an invalid file is reported and the
  * config in use kept; a valid one takes effect at once. */
 static void test_config_reload(void **state) {
@@ -689,6 +717,7 @@ int main(int argc, char **argv) {
                 T(test_reload_drops_vm_during_stop),
                 T(test_stuck_unbind),
                 cmocka_unit_test(test_killed_mid_handoff),
+                T(test_direct_finishes_when_interrupted),
                 T(test_config_reload),
                 T(test_sd_notify),
                 T(test_bad_config),
