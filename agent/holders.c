@@ -52,6 +52,42 @@ int proc_stat_state(const char *stat, char *ret) {
         return 0;
 }
 
+int proc_stat_starttime(const char *stat, uint64_t *ret) {
+        const char *p = strrchr(stat, ')');
+        if (!p)
+                return -EINVAL;
+        /* After ") ": state is field 3, starttime field 22. */
+        p++;
+        for (int field = 3; field <= 22; field++) {
+                if (*p != ' ')
+                        return -EINVAL;
+                p++;
+                if (field == 22) {
+                        char *end;
+                        if (*p < '0' || *p > '9')
+                                return -EINVAL;
+                        errno = 0;
+                        unsigned long long v = strtoull(p, &end, 10);
+                        if (errno != 0 || (*end != ' ' && *end != '\n' && *end != 0))
+                                return -EINVAL;
+                        *ret = v;
+                        return 0;
+                }
+                p += strcspn(p, " ");
+        }
+        return -EINVAL;
+}
+
+int process_start_time(pid_t pid, uint64_t *ret) {
+        _cleanup_free_ char *stat = NULL;
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+        int r = read_full_file(p, &stat, NULL);
+        if (r == -ENOENT)
+                return -ESRCH;
+        return r < 0 ? r : proc_stat_starttime(stat, ret);
+}
+
 int process_state(pid_t pid, char *ret) {
         _cleanup_free_ char *stat = NULL;
         char p[64];

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +113,11 @@ int stuck_record(const char *function, pid_t pid, const char *what) {
         int r = state_path(function, ".stuck", &path);
         if (r < 0)
                 return r;
-        if (asprintf(&text, "%d %s\n", pid, what) < 0)
+        /* The pid with its start time: after the writer is gone, its pid may
+         * be another process's. */
+        uint64_t start = 0;
+        (void) process_start_time(pid, &start);
+        if (asprintf(&text, "%d %" PRIu64 " %s\n", pid, start, what) < 0)
                 return -ENOMEM;
         return write_string_file_atomic(path, text);
 }
@@ -130,11 +135,18 @@ int stuck_check(const char *function, pid_t *ret_pid, char **ret_what) {
                 return r;
 
         /* The writer exits as soon as its write returns: gone (or a zombie
-         * nobody reaped yet) means done. */
-        if (sscanf(text, "%d %n", &pid, &n) != 1 || !process_alive(pid)) {
+         * nobody reaped yet), or its pid now another process's, means done.
+         * "PID START WHAT"; a record from before start times: "PID WHAT". */
+        unsigned long long start = 0;
+        uint64_t now_start = 0;
+        int m = 0;
+        if (sscanf(text, "%d %n", &pid, &n) != 1 || !process_alive(pid) ||
+            (sscanf(text + n, "%llu %n", &start, &m) == 1 && start != 0 &&
+             (process_start_time(pid, &now_start) < 0 || now_start != start))) {
                 (void) unlink(path);
                 return 0;
         }
+        n += m;
         *ret_pid = pid;
         if (ret_what && !(*ret_what = strdup(text + n)))
                 return -ENOMEM;

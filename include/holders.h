@@ -78,11 +78,15 @@ int holders_deserialize(const char *text, HolderList *ret);
 /* Parsers for /proc/PID/status, /proc/PID/stat and one line of /proc/PID/maps. */
 int proc_status_uid(const char *status, uid_t *ret);
 int proc_stat_state(const char *stat, char *ret);
+/* Field 22, starttime (clock ticks after boot): with the pid, names one process for good. */
+int proc_stat_starttime(const char *stat, uint64_t *ret);
 int proc_maps_line(const char *line, unsigned *ret_major, unsigned *ret_minor, unsigned long *ret_inode);
 /* One letter from /proc/PID/stat: R, S, D, Z ... */
 int process_state(pid_t pid, char *ret);
 /* Running or sleeping: not gone and not a zombie. */
 bool process_alive(pid_t pid);
+/* pid's start time (proc_stat_starttime()); -ESRCH when it is gone. */
+int process_start_time(pid_t pid, uint64_t *ret);
 /* comm made printable: bytes outside printable ASCII as \xNN. */
 char *printable_name(const char *s);
 

@@ -71,6 +71,20 @@ static void test_proc_status_uid(void **state) {
         }
 }
 
+static void test_proc_stat_starttime(void **state) {
+        (void) state;
+        uint64_t t = 0;
+        /* Field 22 after "pid (comm)": the comm may hold ") " itself. */
+        const char *stat = "4242 (a) b) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 12345678 300 18446744073709551615\n";
+        assert_int_equal(proc_stat_starttime(stat, &t), 0);
+        assert_int_equal(t, 987654);
+        assert_int_equal(proc_stat_starttime("1 (x) S 1 2 3", &t), -EINVAL);
+        assert_int_equal(proc_stat_starttime("1 (x) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 x 1", &t), -EINVAL);
+        assert_int_equal(proc_stat_starttime("no paren", &t), -EINVAL);
+        assert_int_equal(process_start_time(getpid(), &t), 0);
+        assert_true(t > 0);
+}
+
 static void test_proc_stat_state(void **state) {
         (void) state;
         char c = '?';
@@ -581,6 +595,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_proc_status_uid),
                 cmocka_unit_test(test_proc_stat_state),
+                cmocka_unit_test(test_proc_stat_starttime),
                 cmocka_unit_test_setup_teardown(test_holders_scan_fake, setup_fake, teardown_fake),
                 cmocka_unit_test(test_holders_format),
                 cmocka_unit_test(test_proc_maps_line),

@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "holders.h"
+#include "state.h"
 #include "sysfs-write.h"
 #include "time-util.h"
 
@@ -138,6 +139,46 @@ static void test_stuck_fifo(void **state) {
         assert_int_equal(process_state(stuck, &c), -ENOENT);
 }
 
+/* A stuck record names its writer by pid and start time: once that pid is
+ * another process's (reused), the record is stale, and is dropped. */
+static void test_stuck_record_pid_reused(void **state) {
+        Fixture *f = *state;
+        char path[256], text[256];
+        pid_t pid = 0;
+        _cleanup_free_ char *what = NULL;
+        assert_int_equal(setenv("VFIOD_RUNTIME_DIR", f->dir, 1), 0);
+        snprintf(path, sizeof(path), "%s/0000:01:00.1.stuck", f->dir);
+
+        /* The writer here is this process: alive, the same start time. */
+        assert_int_equal(stuck_record("0000:01:00.1", getpid(), "/sys/bus/pci/drivers/x/unbind"), 0);
+        assert_int_equal(stuck_check("0000:01:00.1", &pid, &what), 1);
+        assert_int_equal(pid, getpid());
+        assert_string_equal(what, "/sys/bus/pci/drivers/x/unbind");
+
+        /* The same pid, started at another time: not the writer. */
+        snprintf(text, sizeof(text), "%d 1 /sys/bus/pci/drivers/x/unbind\n", getpid());
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        fputs(text, fp);
+        assert_int_equal(fclose(fp), 0);
+        assert_int_equal(stuck_check("0000:01:00.1", &pid, NULL), 0);
+        assert_int_equal(access(path, F_OK), -1);
+
+        /* A record of the older form, pid only, is still read. */
+        snprintf(text, sizeof(text), "%d /sys/bus/pci/drivers/x/unbind\n", getpid());
+        fp = fopen(path, "we");
+        assert_non_null(fp);
+        fputs(text, fp);
+        assert_int_equal(fclose(fp), 0);
+        free(what);
+        what = NULL;
+        assert_int_equal(stuck_check("0000:01:00.1", &pid, &what), 1);
+        assert_string_equal(what, "/sys/bus/pci/drivers/x/unbind");
+        assert_int_equal(unlink(path), 0);
+        (void) unlink(f->file);
+        unsetenv("VFIOD_RUNTIME_DIR");
+}
+
 static void test_process_state_self(void **state) {
         (void) state;
         char c = '?';
@@ -152,6 +193,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_directory, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stuck_fifo, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stuck_record_pid_reused, setup, teardown),
                 cmocka_unit_test(test_process_state_self),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
