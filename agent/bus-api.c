@@ -102,7 +102,7 @@ static int run_reload(sd_bus_message *m, void *userdata, sd_bus_error *e) {
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *e) {
         BusApi *a = userdata;
-        return bus_authorize(m, "org.vfiod1.reload", daemon_config(a->daemon)->group, run_reload, a, e);
+        return bus_authorize(m, "org.vfiod1.reload", daemon_access_gid(a->daemon), run_reload, a, e);
 }
 
 static const sd_bus_vtable manager_vtable[] = {
@@ -192,7 +192,7 @@ static int run_vm_stop(sd_bus_message *m, void *userdata, sd_bus_error *e) {
 #define AUTHORIZED(name, action, run)                                                                   \
         static int name(sd_bus_message *m, void *userdata, sd_bus_error *e) {                           \
                 BusApi *a = userdata;                                                                   \
-                return bus_authorize(m, action, daemon_config(a->daemon)->group, run, a, e);            \
+                return bus_authorize(m, action, daemon_access_gid(a->daemon), run, a, e);               \
         }
 /* A drain signals other users' processes: its own action, for admins only;
  * [Access] Group= does not grant it. */
@@ -203,8 +203,8 @@ static int run_vm_stop(sd_bus_message *m, void *userdata, sd_bus_error *e) {
                 if (r < 0 || (r = sd_bus_message_rewind(m, true)) < 0)                                  \
                         return r;                                                                       \
                 if (drain)                                                                              \
-                        return bus_authorize(m, "org.vfiod1.drain", NULL, run, a, e);                   \
-                return bus_authorize(m, action, daemon_config(a->daemon)->group, run, a, e);            \
+                        return bus_authorize(m, "org.vfiod1.drain", (gid_t) -1, run, a, e);             \
+                return bus_authorize(m, action, daemon_access_gid(a->daemon), run, a, e);               \
         }
 AUTHORIZED_DRAIN(method_to_vfio, "org.vfiod1.handoff", run_to_vfio)
 AUTHORIZED_DRAIN(method_to_host, "org.vfiod1.handoff", run_to_host)

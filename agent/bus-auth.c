@@ -2,15 +2,17 @@
 #include "bus-auth.h"
 
 #include <errno.h>
-#include <grp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "log.h"
 #include "macro.h"
 
+/* One authorization: the caller's credentials asked of the bus, then polkit's answer. */
 typedef struct PolkitQuery {
         sd_bus_message *call;
         char *action;
+        gid_t group;
         bus_authorized_t run;
         void *userdata;
 } PolkitQuery;
@@ -65,39 +67,78 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
         return 0;
 }
 
-static bool in_group(sd_bus_creds *c, const char *group) {
-        const gid_t *gids;
-        gid_t egid;
-        struct group *gr;
-
-        if (!group || !*group || !(gr = getgrnam(group)))
-                return false;
-        if (sd_bus_creds_get_egid(c, &egid) >= 0 && egid == gr->gr_gid)
-                return true;
-        int n = sd_bus_creds_get_supplementary_gids(c, &gids);
-        for (int i = 0; i < n; i++)
-                if (gids[i] == gr->gr_gid)
-                        return true;
-        return false;
+/* polkit's CheckAuthorization(subject, action, details, flags, cancellation
+ * id); flag 1: the caller allows an interactive prompt. */
+static int ask_polkit(PolkitQuery *q) {
+        uint32_t flags = sd_bus_message_get_allow_interactive_authorization(q->call) > 0 ? 1 : 0;
+        return sd_bus_call_method_async(sd_bus_message_get_bus(q->call), NULL, "org.freedesktop.PolicyKit1",
+                                        "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.PolicyKit1.Authority",
+                                        "CheckAuthorization", on_polkit_reply, q, "(sa{sv})sa{ss}us", "system-bus-name", 1,
+                                        "name", "s", sd_bus_message_get_sender(q->call), q->action, 0, flags, "");
 }
 
-int bus_authorize(sd_bus_message *m, const char *action, const char *group, bus_authorized_t run, void *userdata,
-                  sd_bus_error *e) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
-        uid_t uid;
+/* GetConnectionCredentials' UnixUserID and UnixGroupIDs (the primary group
+ * and the supplementary ones, SO_PEERGROUPS from when the caller connected):
+ * what the bus daemon vouches for. Read from /proc instead (sd-bus's
+ * SD_BUS_CREDS_AUGMENT), they could be another process's once the caller's
+ * pid is reused; systemd's services do not trust those either. */
+static int read_credentials(sd_bus_message *reply, uid_t *ret_uid, gid_t group, bool *ret_in_group) {
+        int r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key;
+                if ((r = sd_bus_message_read(reply, "s", &key)) < 0)
+                        return r;
+                if (streq(key, "UnixUserID")) {
+                        uint32_t uid;
+                        if ((r = sd_bus_message_read(reply, "v", "u", &uid)) < 0)
+                                return r;
+                        *ret_uid = uid;
+                } else if (streq(key, "UnixGroupIDs")) {
+                        uint32_t gid;
+                        if ((r = sd_bus_message_enter_container(reply, 'v', "au")) < 0 ||
+                            (r = sd_bus_message_enter_container(reply, 'a', "u")) < 0)
+                                return r;
+                        while ((r = sd_bus_message_read(reply, "u", &gid)) > 0)
+                                *ret_in_group = *ret_in_group || (group != (gid_t) -1 && gid == group);
+                        if (r < 0 || (r = sd_bus_message_exit_container(reply)) < 0 ||
+                            (r = sd_bus_message_exit_container(reply)) < 0)
+                                return r;
+                } else if ((r = sd_bus_message_skip(reply, "v")) < 0)
+                        return r;
+                if ((r = sd_bus_message_exit_container(reply)) < 0)
+                        return r;
+        }
+        return r < 0 ? r : sd_bus_message_exit_container(reply);
+}
+
+static int on_credentials(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error _unused_) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        PolkitQuery *q = userdata;
+        uid_t uid = (uid_t) -1;
+        bool member = false;
         int r;
 
-        /* The bus daemon vouches for the uid; groups come from /proc of the
-         * caller (augmented), good enough for a group that only widens access. */
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-                                              SD_BUS_CREDS_PID | SD_BUS_CREDS_AUGMENT, &c);
-        if (r < 0)
-                return deny(m, action, "cannot tell who the caller is", e);
-        if (sd_bus_creds_get_euid(c, &uid) >= 0 && uid == 0)
-                return run(m, userdata, e);
-        if (in_group(c, group))
-                return run(m, userdata, e);
+        if (sd_bus_message_is_method_error(reply, NULL) || read_credentials(reply, &uid, q->group, &member) < 0)
+                r = deny(q->call, q->action, "cannot tell who the caller is", &e);
+        else if (uid == 0 || member)
+                r = q->run(q->call, q->userdata, &e);
+        else if ((r = ask_polkit(q)) >= 0)
+                return 0;  /* q is polkit's now */
+        else
+                r = deny(q->call, q->action, "polkit could not be asked", &e);
+        if (r < 0) {
+                if (!sd_bus_error_is_set(&e))
+                        sd_bus_error_set_errno(&e, r);
+                (void) sd_bus_reply_method_error(q->call, &e);
+        }
+        polkit_query_free(q);
+        return 0;
+}
 
+int bus_authorize(sd_bus_message *m, const char *action, gid_t group, bus_authorized_t run, void *userdata,
+                  sd_bus_error *e) {
         PolkitQuery *q = calloc(1, sizeof(*q));
         if (!q || !(q->action = strdup(action))) {
                 free(q);
@@ -106,17 +147,15 @@ int bus_authorize(sd_bus_message *m, const char *action, const char *group, bus_
         q->call = sd_bus_message_ref(m);
         q->run = run;
         q->userdata = userdata;
+        q->group = group;
 
-        /* CheckAuthorization(subject, action, details, flags, cancellation id);
-         * flag 1: the caller allows an interactive prompt. */
-        uint32_t flags = sd_bus_message_get_allow_interactive_authorization(m) > 0 ? 1 : 0;
-        r = sd_bus_call_method_async(sd_bus_message_get_bus(m), NULL, "org.freedesktop.PolicyKit1",
-                                     "/org/freedesktop/PolicyKit1/Authority", "org.freedesktop.PolicyKit1.Authority",
-                                     "CheckAuthorization", on_polkit_reply, q, "(sa{sv})sa{ss}us", "system-bus-name", 1,
-                                     "name", "s", sd_bus_message_get_sender(m), action, 0, flags, "");
+        /* Asked without waiting: the loop serves others meanwhile. */
+        int r = sd_bus_call_method_async(sd_bus_message_get_bus(m), NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                         "org.freedesktop.DBus", "GetConnectionCredentials", on_credentials, q, "s",
+                                         sd_bus_message_get_sender(m));
         if (r < 0) {
                 polkit_query_free(q);
-                return deny(m, action, "polkit could not be asked", e);
+                return deny(m, action, "cannot tell who the caller is", e);
         }
         return 1;
 }

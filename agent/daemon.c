@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -84,6 +85,7 @@ struct Daemon {
 
         /* The libvirt call of a request, in a child (domain-job.c). */
         pid_t job_pid;
+        gid_t access_gid;                    /* [Access] Group= */
         DomainJobKind job_kind;
         sd_event_source *job_source;
         char job_report[1024];
@@ -867,6 +869,22 @@ Gpu *daemon_gpu(Daemon *d) {
         return d->gpu;
 }
 
+gid_t daemon_access_gid(Daemon *d) {
+        return d->access_gid;
+}
+
+/* Once per configuration, not per call: a lookup may go to NSS (LDAP, sssd). */
+static gid_t resolve_group(const char *name) {
+        if (!name || !*name)
+                return (gid_t) -1;
+        struct group *gr = getgrnam(name);
+        if (!gr) {
+                log_warning("Group=%s: no such group; only root and polkit grant access.", name);
+                return (gid_t) -1;
+        }
+        return gr->gr_gid;
+}
+
 const Config *daemon_config(Daemon *d) {
         return d->config;
 }
@@ -986,6 +1004,7 @@ static int reload_config(Daemon *d, char **ret_error) {
                                  c->domain ? "domain " : "", c->domain ?: "no VM", domain_name(d));
         config_free(d->config);
         d->config = TAKE_PTR(c);
+        d->access_gid = resolve_group(d->config->group);
         if (vm_changed) {
                 d->domain = domain_watch_free(d->domain);
                 if (d->config->domain &&
@@ -1127,8 +1146,10 @@ int daemon_new(sd_event *event, const char *config_path, Daemon **ret) {
         if (!d->config_path)
                 return log_oom();
 
+        d->access_gid = (gid_t) -1;
         if ((r = config_load(config_path, &d->config)) < 0)
                 return r;
+        d->access_gid = resolve_group(d->config->group);
         d->udev = udev_new();
         if (!d->udev)
                 return log_oom();

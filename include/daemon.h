@@ -77,6 +77,8 @@ int daemon_reload(Daemon *d, char **ret_error);
 
 Gpu *daemon_gpu(Daemon *d);
 const Config *daemon_config(Daemon *d);
+/* [Access] Group='s gid, looked up once per configuration loaded; (gid_t) -1: none or unknown. */
+gid_t daemon_access_gid(Daemon *d);
 DomainWatch *daemon_domain(Daemon *d);
 const char *daemon_last_error(Daemon *d);
 /* How the domain last stopped, as libvirt said: "stopped (shutdown)", "stopped (failed)"; "" none yet. */
