@@ -36,6 +36,17 @@ static int deny(sd_bus_message *m, const char *action, const char *why, sd_bus_e
         return sd_bus_error_setf(e, SD_BUS_ERROR_ACCESS_DENIED, "Access denied to %s: %s", action, why);
 }
 
+/* The end of a query: a failure (r < 0) answered with e, or its errno. */
+static int query_finish(PolkitQuery *q, int r, sd_bus_error *e) {
+        if (r < 0) {
+                if (!sd_bus_error_is_set(e))
+                        sd_bus_error_set_errno(e, r);
+                (void) sd_bus_reply_method_error(q->call, e);
+        }
+        polkit_query_free(q);
+        return 0;
+}
+
 static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error _unused_) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         PolkitQuery *q = userdata;
@@ -58,13 +69,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                         r = deny(q->call, q->action,
                                  challenge ? "polkit wants authentication (use sudo or an agent)" : "polkit said no", &e);
         }
-        if (r < 0) {
-                if (!sd_bus_error_is_set(&e))
-                        sd_bus_error_set_errno(&e, r);
-                (void) sd_bus_reply_method_error(q->call, &e);
-        }
-        polkit_query_free(q);
-        return 0;
+        return query_finish(q, r, &e);
 }
 
 /* polkit's CheckAuthorization(subject, action, details, flags, cancellation
@@ -128,13 +133,7 @@ static int on_credentials(sd_bus_message *reply, void *userdata, sd_bus_error *r
                 return 0;  /* q is polkit's now */
         else
                 r = deny(q->call, q->action, "polkit could not be asked", &e);
-        if (r < 0) {
-                if (!sd_bus_error_is_set(&e))
-                        sd_bus_error_set_errno(&e, r);
-                (void) sd_bus_reply_method_error(q->call, &e);
-        }
-        polkit_query_free(q);
-        return 0;
+        return query_finish(q, r, &e);
 }
 
 int bus_authorize(sd_bus_message *m, const char *action, gid_t group, bus_authorized_t run, void *userdata,

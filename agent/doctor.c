@@ -944,23 +944,6 @@ static int fbcon_vtconsole(const Doctor *d, char **ret) {
         return r;
 }
 
-/* The kernel's answer: is a console on framebuffer fb (FBIOGET_CON2FBMAP on its node)? */
-static int fb_console(const char *node, unsigned fb, unsigned *ret_console) {
-        _cleanup_close_ int fd = open(node, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        for (unsigned c = 1; c <= 63; c++) {  /* the kernel's MAX_NR_CONSOLES */
-                struct fb_con2fbmap m = { .console = c };
-                if (ioctl(fd, FBIOGET_CON2FBMAP, &m) < 0)
-                        return -errno;
-                if (m.framebuffer == fb) {
-                        *ret_console = c;
-                        return 1;
-                }
-        }
-        return 0;
-}
-
 /* The DIGITS of fbcon=map:DIGITS on the command line (fbcon=map:01,font:VGA8x16 too); NULL: none. */
 static int cmdline_fbcon_map(const Doctor *d, char **ret) {
         const char *map = NULL;
@@ -1063,7 +1046,7 @@ static int check_fbcon(Doctor *d) {
                 if (!(node = dev_display(nodes.items[i].path)))
                         return -ENOMEM;
                 /* The kernel knows; under --root it is not that root's kernel. */
-                r = arg_root ? -ENOTTY : fb_console(nodes.items[i].path, (unsigned) fb, &console);
+                r = arg_root ? -ENOTTY : fbcon_on(nodes.items[i].path, (unsigned) fb, &console);
                 bool on;
                 if (r >= 0) {
                         on = r > 0;

@@ -62,7 +62,7 @@ static int fbcon_vtconsole(char **ret) {
 /* Whether a console is on framebuffer index fb: FBIOGET_CON2FBMAP on the
  * framebuffer's node (the map is fbcon's, any fb answers). 1 yes, 0 no,
  * negative: cannot tell. */
-static int fbcon_on(const char *node, unsigned fb, unsigned *ret_console) {
+int fbcon_on(const char *node, unsigned fb, unsigned *ret_console) {
         _cleanup_close_ int fd = open(node, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         if (fd < 0)
                 return -errno;

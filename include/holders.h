@@ -54,6 +54,9 @@ int holders_scan_fds(const char *proc_root, const DeviceNodeList *nodes, HolderL
  * judged when the driver serves this function alone and no process holds
  * the function). */
 int kernel_holders_scan(const Gpu *g, const DeviceNodeList *nodes, HolderList *l);
+/* Whether a console is on framebuffer index fb, asked of fbcon through the
+ * framebuffer node (FBIOGET_CON2FBMAP): 1 and the console, 0 none, -errno. */
+int fbcon_on(const char *node, unsigned fb, unsigned *ret_console);
 
 /* Every holder of the GPU: its nodes of the given kinds (NODE_KINDS_ALL ...),
  * looked up afresh, the processes on them and, with kernel, the kernel's users. */
