@@ -540,7 +540,6 @@ HandoffOutcome handoff_to_vfio(Handoff *h) {
  * to move. One that a host driver has now is scanned first, and stays where
  * it is when anything uses it. */
 static HandoffOutcome back_to_vfio(Handoff *h, PciFunction **moved, const bool *was_vfio, size_t n, const char *why) {
-        _cleanup_free_ char *reason = strdup(why);
         bool ok = true;
         log_warning("Giving back failed (%s); returning what moved to " VFIO_DRIVER ".", why);
         for (size_t i = n; i > 0; i--) {
@@ -558,8 +557,7 @@ static HandoffOutcome back_to_vfio(Handoff *h, PciFunction **moved, const bool *
         }
         if (h->config->block_host_modules && h->config->host_modules)
                 (void) modules_block(modprobe_dir(), h->config->host_modules);
-        set_message(h, "%s; %s", strna(reason),
-                    ok ? "the GPU stays on " VFIO_DRIVER "." : "and putting it back failed too: see 'vfioctl status'.");
+        set_message(h, "%s; %s", why, ok ? "the GPU stays on " VFIO_DRIVER "." : "and putting it back failed too: see 'vfioctl status'.");
         return ok ? HANDOFF_ROLLED_BACK : HANDOFF_ROLLBACK_FAILED;
 }
 

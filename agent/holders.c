@@ -78,22 +78,20 @@ int proc_stat_starttime(const char *stat, uint64_t *ret) {
         return -EINVAL;
 }
 
-int process_start_time(pid_t pid, uint64_t *ret) {
+int process_stat(pid_t pid, char *ret_state, uint64_t *ret_start) {
         _cleanup_free_ char *stat = NULL;
         char p[64];
         snprintf(p, sizeof(p), "/proc/%d/stat", pid);
         int r = read_full_file(p, &stat, NULL);
-        if (r == -ENOENT)
-                return -ESRCH;
-        return r < 0 ? r : proc_stat_starttime(stat, ret);
+        if (r < 0)
+                return r;
+        if (ret_state && (r = proc_stat_state(stat, ret_state)) < 0)
+                return r;
+        return ret_start ? proc_stat_starttime(stat, ret_start) : 0;
 }
 
 int process_state(pid_t pid, char *ret) {
-        _cleanup_free_ char *stat = NULL;
-        char p[64];
-        snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-        int r = read_full_file(p, &stat, NULL);
-        return r < 0 ? r : proc_stat_state(stat, ret);
+        return process_stat(pid, ret, NULL);
 }
 
 bool process_alive(pid_t pid) {

@@ -116,7 +116,7 @@ int stuck_record(const char *function, pid_t pid, const char *what) {
         /* The pid with its start time: after the writer is gone, its pid may
          * be another process's. */
         uint64_t start = 0;
-        (void) process_start_time(pid, &start);
+        (void) process_stat(pid, NULL, &start);
         if (asprintf(&text, "%d %" PRIu64 " %s\n", pid, start, what) < 0)
                 return -ENOMEM;
         return write_string_file_atomic(path, text);
@@ -139,10 +139,11 @@ int stuck_check(const char *function, pid_t *ret_pid, char **ret_what) {
          * "PID START WHAT"; a record from before start times: "PID WHAT". */
         unsigned long long start = 0;
         uint64_t now_start = 0;
+        char st = '?';
         int m = 0;
-        if (sscanf(text, "%d %n", &pid, &n) != 1 || !process_alive(pid) ||
-            (sscanf(text + n, "%llu %n", &start, &m) == 1 && start != 0 &&
-             (process_start_time(pid, &now_start) < 0 || now_start != start))) {
+        bool alive = sscanf(text, "%d %n", &pid, &n) == 1 && pid > 0 &&
+                     process_stat(pid, &st, &now_start) >= 0 && st != 'Z' && st != 'X';
+        if (!alive || (sscanf(text + n, "%llu %n", &start, &m) == 1 && start != 0 && now_start != start)) {
                 (void) unlink(path);
                 return 0;
         }

@@ -88,8 +88,8 @@ int proc_maps_line(const char *line, unsigned *ret_major, unsigned *ret_minor, u
 int process_state(pid_t pid, char *ret);
 /* Running or sleeping: not gone and not a zombie. */
 bool process_alive(pid_t pid);
-/* pid's start time (proc_stat_starttime()); -ESRCH when it is gone. */
-int process_start_time(pid_t pid, uint64_t *ret);
+/* One read of /proc/PID/stat: its state and start time (either may be NULL); -ENOENT when it is gone. */
+int process_stat(pid_t pid, char *ret_state, uint64_t *ret_start);
 /* comm made printable: bytes outside printable ASCII as \xNN. */
 char *printable_name(const char *s);
 
