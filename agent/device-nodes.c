@@ -29,6 +29,25 @@ const char *asound_proc_dir(void) {
         return secure_getenv("VFIOD_ASOUND_DIR") ?: "/proc/asound";
 }
 
+int function_sound_cards(const PciFunction *f, char ***ret) {
+        _cleanup_strv_free_ char **cards = calloc(1, sizeof(char *));
+        _cleanup_free_ char *dir = NULL;
+        if (!cards || asprintf(&dir, "%s/sound", f->syspath) < 0)
+                return -ENOMEM;
+        /* opendir(), not scandir(): under umockdev's preload only the former sees the testbed. */
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                unsigned num;
+                char end;
+                if (sscanf(de->d_name, "card%u%c", &num, &end) == 1 && strv_extend(&cards, de->d_name) < 0)
+                        return -ENOMEM;
+        }
+        strv_sort(cards);
+        *ret = TAKE_PTR(cards);
+        return 0;
+}
+
 const char *node_kind_to_string(NodeKind k) {
         static const char *table[_NODE_KIND_MAX] = {
                 [NODE_FUNCTION] = "function",

@@ -517,10 +517,6 @@ static int find_boot_display(Doctor *d, char address[static PCI_ADDRESS_STRLEN],
         return 0;
 }
 
-static int cmp_strp(const void *a, const void *b) {
-        return strcmp(*(char * const *) a, *(char * const *) b);
-}
-
 /* What draws on a DRM node: the compositor says how to keep it on the iGPU. */
 typedef enum DesktopKind {
         DESKTOP_WLROOTS,
@@ -719,7 +715,7 @@ static int check_display(Doctor *d) {
                         if (!shown || strv_extend(&dri, shown) < 0)
                                 return -ENOMEM;
                 }
-        qsort(dri, strv_length(dri), sizeof(char *), cmp_strp);
+        strv_sort(dri);
         if (!dri[0])
                 return check_add(d, "gpu-users", CHECK_PASS, NULL, "display: the GPU has no DRM nodes, nobody draws on it");
 
@@ -828,7 +824,7 @@ static int check_audio_card(Doctor *d, const PciFunction *f, const char *card) {
                 if (!p || strv_extend(&shown, p) < 0)
                         return -ENOMEM;
         }
-        qsort(shown, strv_length(shown), sizeof(char *), cmp_strp);
+        strv_sort(shown);
         if (!(list = strv_join(shown, ", ")))
                 return -ENOMEM;
         if ((r = holders_scan(proc_dir(d), &nodes, &holders)) < 0)
@@ -894,24 +890,11 @@ static int check_audio(Doctor *d) {
 
         for (size_t i = 0; i < d->gpu->n_functions; i++) {
                 const PciFunction *f = &d->gpu->functions[i];
-                _cleanup_free_ char *dir = NULL;
-                _cleanup_strv_free_ char **cards = calloc(1, sizeof(char *));
-                if (!cards)
-                        return -ENOMEM;
+                _cleanup_strv_free_ char **cards = NULL;
                 if (f->role != ROLE_GPU || !f->syspath)
                         continue;
-                /* opendir(), not scandir(): under umockdev's preload only the former sees the testbed. */
-                if (!(dir = strf("%s/sound", f->syspath)))
-                        return -ENOMEM;
-                _cleanup_closedir_ DIR *dp = opendir(dir);
-                struct dirent *de;
-                while (dp && (de = readdir(dp))) {
-                        unsigned num;
-                        char end;
-                        if (sscanf(de->d_name, "card%u%c", &num, &end) == 1 && strv_extend(&cards, de->d_name) < 0)
-                                return -ENOMEM;
-                }
-                qsort(cards, strv_length(cards), sizeof(char *), cmp_strp);
+                if ((r = function_sound_cards(f, &cards)) < 0)
+                        return r;
                 STRV_FOREACH(c, cards)
                         if ((r = check_audio_card(d, f, *c)) < 0)
                                 return r;

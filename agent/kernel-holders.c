@@ -16,6 +16,7 @@
 #include "handoff.h"
 #include "holders.h"
 #include "log.h"
+#include "strv.h"
 
 /* The kernel's MAX_NR_CONSOLES. */
 #define MAX_CONSOLES 63
@@ -201,17 +202,16 @@ static int pcm_open(const char *pcm_dir) {
  * tells of open PCM streams only; the function's own processes were named
  * already, so this is only looked at when none was found. */
 static int check_sound(const PciFunction *f, const DeviceNodeList *nodes, HolderList *l) {
-        _cleanup_free_ char *sound = NULL;
+        _cleanup_strv_free_ char **cards = NULL;
+        int r;
         if (function_held(l, nodes, f->address_str))
                 return 0;
-        if (asprintf(&sound, "%s/sound", f->syspath) < 0)
-                return -ENOMEM;
-        _cleanup_closedir_ DIR *d = opendir(sound);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
+        if ((r = function_sound_cards(f, &cards)) < 0)
+                return r;
+        STRV_FOREACH(c, cards) {
                 unsigned card;
                 char end;
-                if (sscanf(de->d_name, "card%u%c", &card, &end) != 1)
+                if (sscanf(*c, "card%u", &card) != 1)
                         continue;
                 _cleanup_free_ char *dir = NULL;
                 if (asprintf(&dir, "%s/card%u", asound_proc_dir(), card) < 0)
@@ -227,7 +227,7 @@ static int check_sound(const PciFunction *f, const DeviceNodeList *nodes, Holder
                                 continue;
                         if (asprintf(&pcm, "%s/%s", dir, pe->d_name) < 0)
                                 return -ENOMEM;
-                        int r = pcm_open(pcm);
+                        r = pcm_open(pcm);
                         if (r <= 0) {
                                 if (r < 0)
                                         return r;

@@ -74,3 +74,11 @@ char *strv_join(char * const *l, const char *sep) {
         }
         return r;
 }
+
+static int cmp_strp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void strv_sort(char **l) {
+        qsort(l, strv_length(l), sizeof(char *), cmp_strp);
+}

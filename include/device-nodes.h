@@ -51,6 +51,8 @@ const char *dev_dir(void);
 const char *nvidia_proc_dir(void);
 /* Where ALSA tells which PCM streams are open: /proc/asound, or $VFIOD_ASOUND_DIR. */
 const char *asound_proc_dir(void);
+/* The function's ALSA cards (FUNCTION/sound/cardN) as "cardN", sorted; an empty list for none. */
+int function_sound_cards(const PciFunction *f, char ***ret);
 
 /* Every node of the GPU's functions (ROLE_GPU), its group's vfio nodes and,
  * on nvidia, the driver's nodes. Nodes of kinds not in mask (1 << NodeKind)

@@ -14,6 +14,8 @@ int strv_extend(char ***l, const char *value);
 /* Split on whitespace and commas: "nvidia_drm, nvidia_modeset nvidia". */
 int strv_split_words(const char *s, char ***ret);
 char *strv_join(char * const *l, const char *sep);
+/* In strcmp() order, in place. */
+void strv_sort(char **l);
 
 static inline void strv_freep(char ***l) {
         strv_free(*l);
