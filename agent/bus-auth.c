@@ -13,6 +13,8 @@ typedef struct PolkitQuery {
         sd_bus_message *call;
         char *action;
         gid_t group;
+        uid_t uid;       /* the caller's, from the bus daemon */
+        pid_t pid;
         bus_authorized_t run;
         void *userdata;
 } PolkitQuery;
@@ -23,14 +25,8 @@ static void polkit_query_free(PolkitQuery *q) {
         free(q);
 }
 
-static int deny(sd_bus_message *m, const char *action, const char *why, sd_bus_error *e) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *c = NULL;
-        uid_t uid = (uid_t) -1;
-        pid_t pid = 0;
-        if (sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &c) >= 0) {
-                (void) sd_bus_creds_get_euid(c, &uid);
-                (void) sd_bus_creds_get_pid(c, &pid);
-        }
+/* uid and pid as the bus daemon told them ((uid_t) -1 and 0 when it did not). */
+static int deny(sd_bus_message *m, const char *action, uid_t uid, pid_t pid, const char *why, sd_bus_error *e) {
         log_warning("Denied %s.%s() to uid %d (pid %d, %s): %s", sd_bus_message_get_interface(m),
                     sd_bus_message_get_member(m), (int) uid, (int) pid, strna(sd_bus_message_get_sender(m)), why);
         return sd_bus_error_setf(e, SD_BUS_ERROR_ACCESS_DENIED, "Access denied to %s: %s", action, why);
@@ -54,7 +50,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
 
         if (sd_bus_message_is_method_error(reply, NULL)) {
                 const sd_bus_error *pe = sd_bus_message_get_error(reply);
-                r = deny(q->call, q->action,
+                r = deny(q->call, q->action, q->uid, q->pid,
                          sd_bus_error_has_name(pe, SD_BUS_ERROR_SERVICE_UNKNOWN) || sd_bus_error_has_name(pe, SD_BUS_ERROR_NAME_HAS_NO_OWNER)
                                  ? "not root, not in the configured group, and no polkit on the bus to ask"
                                  : pe->message ?: "polkit failed",
@@ -66,7 +62,7 @@ static int on_polkit_reply(sd_bus_message *reply, void *userdata, sd_bus_error *
                 if (authorized)
                         r = q->run(q->call, q->userdata, &e);
                 else
-                        r = deny(q->call, q->action,
+                        r = deny(q->call, q->action, q->uid, q->pid,
                                  challenge ? "polkit wants authentication (use sudo or an agent)" : "polkit said no", &e);
         }
         return query_finish(q, r, &e);
@@ -87,7 +83,7 @@ static int ask_polkit(PolkitQuery *q) {
  * what the bus daemon vouches for. Read from /proc instead (sd-bus's
  * SD_BUS_CREDS_AUGMENT), they could be another process's once the caller's
  * pid is reused; systemd's services do not trust those either. */
-static int read_credentials(sd_bus_message *reply, uid_t *ret_uid, gid_t group, bool *ret_in_group) {
+static int read_credentials(sd_bus_message *reply, PolkitQuery *q, bool *ret_in_group) {
         int r = sd_bus_message_enter_container(reply, 'a', "{sv}");
         if (r < 0)
                 return r;
@@ -99,14 +95,19 @@ static int read_credentials(sd_bus_message *reply, uid_t *ret_uid, gid_t group, 
                         uint32_t uid;
                         if ((r = sd_bus_message_read(reply, "v", "u", &uid)) < 0)
                                 return r;
-                        *ret_uid = uid;
+                        q->uid = uid;
+                } else if (streq(key, "ProcessID")) {
+                        uint32_t pid;
+                        if ((r = sd_bus_message_read(reply, "v", "u", &pid)) < 0)
+                                return r;
+                        q->pid = (pid_t) pid;
                 } else if (streq(key, "UnixGroupIDs")) {
                         uint32_t gid;
                         if ((r = sd_bus_message_enter_container(reply, 'v', "au")) < 0 ||
                             (r = sd_bus_message_enter_container(reply, 'a', "u")) < 0)
                                 return r;
                         while ((r = sd_bus_message_read(reply, "u", &gid)) > 0)
-                                *ret_in_group = *ret_in_group || (group != (gid_t) -1 && gid == group);
+                                *ret_in_group = *ret_in_group || (q->group != (gid_t) -1 && gid == q->group);
                         if (r < 0 || (r = sd_bus_message_exit_container(reply)) < 0 ||
                             (r = sd_bus_message_exit_container(reply)) < 0)
                                 return r;
@@ -121,18 +122,17 @@ static int read_credentials(sd_bus_message *reply, uid_t *ret_uid, gid_t group, 
 static int on_credentials(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error _unused_) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         PolkitQuery *q = userdata;
-        uid_t uid = (uid_t) -1;
         bool member = false;
         int r;
 
-        if (sd_bus_message_is_method_error(reply, NULL) || read_credentials(reply, &uid, q->group, &member) < 0)
-                r = deny(q->call, q->action, "cannot tell who the caller is", &e);
-        else if (uid == 0 || member)
+        if (sd_bus_message_is_method_error(reply, NULL) || read_credentials(reply, q, &member) < 0)
+                r = deny(q->call, q->action, q->uid, q->pid, "cannot tell who the caller is", &e);
+        else if (q->uid == 0 || member)
                 r = q->run(q->call, q->userdata, &e);
         else if ((r = ask_polkit(q)) >= 0)
                 return 0;  /* q is polkit's now */
         else
-                r = deny(q->call, q->action, "polkit could not be asked", &e);
+                r = deny(q->call, q->action, q->uid, q->pid, "polkit could not be asked", &e);
         return query_finish(q, r, &e);
 }
 
@@ -147,6 +147,7 @@ int bus_authorize(sd_bus_message *m, const char *action, gid_t group, bus_author
         q->run = run;
         q->userdata = userdata;
         q->group = group;
+        q->uid = (uid_t) -1;
 
         /* Asked without waiting: the loop serves others meanwhile. */
         int r = sd_bus_call_method_async(sd_bus_message_get_bus(m), NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -154,7 +155,7 @@ int bus_authorize(sd_bus_message *m, const char *action, gid_t group, bus_author
                                          sd_bus_message_get_sender(m));
         if (r < 0) {
                 polkit_query_free(q);
-                return deny(m, action, "cannot tell who the caller is", e);
+                return deny(m, action, (uid_t) -1, 0, "cannot tell who the caller is", e);
         }
         return 1;
 }
