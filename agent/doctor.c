@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <systemd/sd-bus.h>
+#include <systemd/sd-login.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -60,8 +61,11 @@ typedef struct Doctor {
         char *boot_syspath;
         char **cmdline;          /* words of /proc/cmdline */
         char **host_modules;     /* what has to load at boot: the GPU's host drivers, '_' for '-' */
-        char *grub_fix;
+        char *grub_fix;          /* the one boot-loader fix: every check's changes to the command line */
+        int fbcon_map;           /* the framebuffer fbcon's consoles should move to; -1: leave fbcon's map alone */
         bool debian;
+        bool bls;                /* boot loader entries (Fedora's BLS): grubby edits the command line */
+        int boot_found;          /* find_boot_display()'s result */
         virConnectPtr conn;
         virDomainPtr domain;
         Check *checks;
@@ -327,22 +331,61 @@ static int word_finding(const Doctor *d, const char *word, char **ret_clean, cha
         return pre ? CHECK_WARN : CHECK_FAIL;
 }
 
-/* One GRUB variable's value, rewritten: static binding and iommu=off gone,
- * add (a NULL-terminated list) appended where missing. */
-static char *grub_rewrite(const Doctor *d, const char *value, const char *const *add) {
-        _cleanup_strv_free_ char **words = NULL, **out = calloc(1, sizeof(char *));
-        if (!out || split_whitespace(value, &words) < 0)
+/* A word of the command line without fbcon's map ("": nothing left of it). */
+static char *word_without_fbcon_map(const char *w) {
+        const char *v = startswith(w, "fbcon=");
+        if (!v)
+                return strdup(w);
+        _cleanup_free_ char *copy = strdup(v), *keep = NULL;
+        char *save = NULL;
+        if (!copy)
                 return NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (startswith(t, "map:"))
+                        continue;
+                char *n = strf("%s%s%s", strempty(keep), keep ? "," : "", t);
+                if (!n)
+                        return NULL;
+                free(keep);
+                keep = n;
+        }
+        return keep ? strf("fbcon=%s", keep) : strdup("");
+}
+
+/* Command-line words as every check wants them: static binding and
+ * iommu=off gone, fbcon's map gone when the consoles move, add (a
+ * NULL-terminated list) appended where missing. One rewrite for all of
+ * them, so that no check's line undoes another's. */
+static int cmdline_rewrite(const Doctor *d, char **words, const char *const *add, char ***ret) {
+        _cleanup_strv_free_ char **out = calloc(1, sizeof(char *));
+        int r;
+
+        if (!out)
+                return -ENOMEM;
         STRV_FOREACH(w, words) {
-                _cleanup_free_ char *clean = NULL, *why = NULL;
+                _cleanup_free_ char *word = NULL, *clean = NULL, *why = NULL;
                 if (word_turns_iommu_off(*w))
                         continue;
-                if (word_finding(d, *w, &clean, &why) < 0 || (clean && strv_extend(&out, clean) < 0))
-                        return NULL;
+                if (!(word = d->fbcon_map >= 0 ? word_without_fbcon_map(*w) : strdup(*w)))
+                        return -ENOMEM;
+                if (!*word)
+                        continue;
+                if ((r = word_finding(d, word, &clean, &why)) < 0)
+                        return r;
+                if (clean && strv_extend(&out, clean) < 0)
+                        return -ENOMEM;
         }
         for (const char *const *a = add; a && *a; a++)
                 if (!strv_contains(out, *a) && strv_extend(&out, *a) < 0)
-                        return NULL;
+                        return -ENOMEM;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static char *grub_rewrite(const Doctor *d, const char *value, const char *const *add) {
+        _cleanup_strv_free_ char **words = NULL, **out = NULL;
+        if (split_whitespace(value, &words) < 0 || cmdline_rewrite(d, words, add, &out) < 0)
+                return NULL;
         return strv_join(out, " ");
 }
 
@@ -364,22 +407,58 @@ static char *grub_value(const char *text, const char *var) {
         return found;
 }
 
-/* The fix for everything on the command line: the GRUB lines to write, then
- * the regeneration, as the installation's step 1 says. */
+/* Fedora's boot loader entries carry each kernel's own command line (the
+ * running one is theirs): grubby edits them all, from what the kernel was
+ * booted with. */
+static int grubby_fix_build(Doctor *d, const char *const *add) {
+        _cleanup_strv_free_ char **want = NULL, **removed = calloc(1, sizeof(char *)), **added = calloc(1, sizeof(char *));
+        int r;
+
+        if (!removed || !added)
+                return -ENOMEM;
+        if ((r = cmdline_rewrite(d, d->cmdline, add, &want)) < 0)
+                return r;
+        STRV_FOREACH(w, d->cmdline)
+                if (!strv_contains(want, *w) && strv_extend(&removed, *w) < 0)
+                        return -ENOMEM;
+        STRV_FOREACH(w, want)
+                if (!strv_contains(d->cmdline, *w) && strv_extend(&added, *w) < 0)
+                        return -ENOMEM;
+        _cleanup_free_ char *a = strv_join(added, " "), *rm = strv_join(removed, " ");
+        if (!a || !rm)
+                return -ENOMEM;
+        if (!*a && !*rm)
+                d->grub_fix = strdup("the boot entries carry the right command line (grubby --info=ALL): reboot");
+        else
+                d->grub_fix = strf("grubby --update-kernel=ALL%s%s%s%s%s%s, then reboot", *a ? " --args=\"" : "", a,
+                                   *a ? "\"" : "", *rm ? " --remove-args=\"" : "", rm, *rm ? "\"" : "");
+        return d->grub_fix ? 0 : -ENOMEM;
+}
+
+/* The one fix for everything on the command line, whichever check shows
+ * it: the IOMMU's words, no static binding, fbcon's map; then the
+ * regeneration, as the installation's step 1 says. */
 static int grub_fix_build(Doctor *d) {
-        _cleanup_free_ char *text = NULL, *linux_v = NULL, *def_v = NULL, *new_linux = NULL, *new_def = NULL;
-        const char *want[] = { iommu_word(d), "iommu=pt" }, *add[ELEMENTSOF(want) + 1] = {};
+        _cleanup_free_ char *text = NULL, *linux_v = NULL, *def_v = NULL, *new_linux = NULL, *new_def = NULL, *map = NULL;
+        /* NULL-terminated: fbcon's map, when it moves, in the third place. */
+        const char *want[] = { iommu_word(d), "iommu=pt", NULL, NULL }, *add[ELEMENTSOF(want)] = {};
         size_t n_add = 0;
+
+        if (d->fbcon_map >= 0 && !(map = strf("fbcon=map:%d", d->fbcon_map)))
+                return -ENOMEM;
+        want[2] = map;
+        if (d->bls)
+                return grubby_fix_build(d, want);
 
         (void) root_read(d, "/etc/default/grub", &text);
         linux_v = grub_value(text, "GRUB_CMDLINE_LINUX");
         def_v = grub_value(text, "GRUB_CMDLINE_LINUX_DEFAULT");
-        /* Set in either variable counts. */
+        /* Set in either variable counts (fbcon's map never stays in the default one). */
         _cleanup_strv_free_ char **def_words = NULL;
         if (split_whitespace(def_v, &def_words) < 0)
                 return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(want); i++)
-                if (!strv_contains(def_words, want[i]))
+        for (size_t i = 0; i < ELEMENTSOF(want) && want[i]; i++)
+                if (want[i] == map || !strv_contains(def_words, want[i]))
                         add[n_add++] = want[i];
         new_linux = grub_rewrite(d, linux_v ?: "", add);
         new_def = def_v ? grub_rewrite(d, def_v, NULL) : NULL;
@@ -639,30 +718,45 @@ static int first_node_below(const char *syspath, const char *prefix, char **ret)
         return 0;
 }
 
-/* Xorg's BusID of the boot display: "PCI:0:2:0" (decimal; a domain as "PCI:1@0:2:0"). */
+/* Xorg's BusID of the boot display: "PCI:0:2:0" (decimal; another domain
+ * as "PCI:BUS@DOMAIN:DEVICE:FUNCTION", xf86pciBus.c's format). */
 static char *xorg_bus_id(const Doctor *d) {
         PciAddress a;
         if (!d->boot_address[0] || pci_address_parse(d->boot_address, &a) < 0)
                 return strdup("PCI:BUS:DEVICE:FUNCTION (the iGPU's, lspci -D in decimal)");
-        return a.domain ? strf("PCI:%u@%u:%u:%u", a.domain, a.bus, a.slot, a.function) :
+        return a.domain ? strf("PCI:%u@%u:%u:%u", a.bus, a.domain, a.slot, a.function) :
                           strf("PCI:%u:%u:%u", a.bus, a.slot, a.function);
+}
+
+#define IGPU_LINK_NAME "dri/vfiod-igpu"
+#define IGPU_LINK "/dev/" IGPU_LINK_NAME
+
+/* A name for the iGPU's DRM card that stays: cardN follows the order in
+ * which drivers probe, and the by-path links hold ':', which the
+ * compositors' DRM_DEVICES lists split on. */
+static char *igpu_link_rule(const Doctor *d) {
+        return strf("echo 'SUBSYSTEM==\"drm\", KERNEL==\"card[0-9]*\", KERNELS==\"%s\", SYMLINK+=\"%s\"' > "
+                    "/etc/udev/rules.d/61-vfiod-igpu.rules && udevadm control --reload && "
+                    "udevadm trigger --action=change --subsystem-match=drm",
+                    d->boot_address[0] ? d->boot_address : "IGPU (the iGPU's address, lspci -D)", IGPU_LINK_NAME);
 }
 
 /* How to keep each kind of desktop off the GPU: its own switch, in /etc/environment
  * (pam_env reads it at every login; systemd's user manager too, through
- * environment.d's 99-environment.conf). */
+ * environment.d's 99-environment.conf), naming the iGPU by a link of its own. */
 static char *compositor_fix(const Doctor *d, DesktopKind k, const char *igpu_card) {
-        const char *card = igpu_card ?: "/dev/dri/cardN (the iGPU's)";
-        _cleanup_free_ char *bus_id = NULL;
+        _cleanup_free_ char *bus_id = NULL, *link = NULL;
+        const char *var = k == DESKTOP_WLROOTS ? "WLR_DRM_DEVICES" : k == DESKTOP_HYPRLAND ? "AQ_DRM_DEVICES" :
+                          k == DESKTOP_KWIN ? "KWIN_DRM_DEVICES" : NULL;
 
+        if (var) {
+                if (!(link = igpu_link_rule(d)))
+                        return NULL;
+                return strf("%s; then %s=" IGPU_LINK " in /etc/environment (%s then opens the iGPU only%s), then log in again",
+                            link, var, k == DESKTOP_WLROOTS ? "wlroots" : k == DESKTOP_HYPRLAND ? "Hyprland" : "KWin",
+                            k == DESKTOP_HYPRLAND ? "; Hyprland's env= comes too late; before Hyprland 0.42: WLR_DRM_DEVICES" : "");
+        }
         switch (k) {
-        case DESKTOP_WLROOTS:
-                return strf("WLR_DRM_DEVICES=%s in /etc/environment (wlroots then opens the iGPU only), then log in again", card);
-        case DESKTOP_HYPRLAND:
-                return strf("AQ_DRM_DEVICES=%s in /etc/environment (Hyprland's env= comes too late; before Hyprland 0.42: "
-                            "WLR_DRM_DEVICES), then log in again", card);
-        case DESKTOP_KWIN:
-                return strf("KWIN_DRM_DEVICES=%s in /etc/environment (KWin then opens the iGPU only), then log in again", card);
         case DESKTOP_MUTTER:
                 return strf("echo 'SUBSYSTEM==\"drm\", KERNELS==\"%s\", TAG+=\"mutter-device-ignore\"' > "
                             "/etc/udev/rules.d/61-vfiod-mutter.rules && udevadm control --reload && "
@@ -674,8 +768,8 @@ static char *compositor_fix(const Doctor *d, DesktopKind k, const char *igpu_car
                             "EndSection and Section \"Device\" Identifier \"iGPU\" BusID \"%s\" EndSection, then log in again",
                             bus_id);
         case DESKTOP_OTHER:
-                return strf("start them on the iGPU only (its card is %s; Xwayland follows its compositor), then log in again",
-                            card);
+                return strf("start them on the iGPU only (its card is %s now; Xwayland follows its compositor), then log in again",
+                            igpu_card ?: "/dev/dri/cardN");
         default:
                 return NULL;
         }
@@ -691,13 +785,10 @@ static int check_display(Doctor *d) {
 
         if (!dri)
                 return -ENOMEM;
-        r = find_boot_display(d, d->boot_address, &d->boot_syspath);
-        if (r < 0)
-                return r;
         if (gpu_main_function(d->gpu)->boot_vga)
                 r = check_add(d, "boot-display", CHECK_FAIL, display_fix,
                               "display: the GPU %s is the boot display", d->gpu->address_str);
-        else if (r == 0)
+        else if (d->boot_found == 0)
                 r = check_add(d, "boot-display", CHECK_FAIL, display_fix,
                               "display: no boot display besides the GPU %s (is the iGPU off?)", d->gpu->address_str);
         else
@@ -785,22 +876,28 @@ static bool audio_rule_installed(const Doctor *d) {
         return false;
 }
 
-/* "as alice: systemctl --user restart wireplumber" for the sound servers picked. */
+/* "systemctl --user -M alice@ restart wireplumber" for the sound servers
+ * picked: run as root, it reaches each user's manager, gdm's greeter
+ * session (a system user nobody logs in as) too. */
 static char *sound_server_restart(const HolderList *l, const bool *pick) {
-        _cleanup_strv_free_ char **users = calloc(1, sizeof(char *)), **units = calloc(1, sizeof(char *));
-        if (!users || !units)
-                return NULL;
+        _cleanup_free_ char *text = NULL;
         for (size_t i = 0; i < l->n; i++) {
                 if (!pick[i])
                         continue;
                 /* WirePlumber has the card; restarting it makes PipeWire's nodes go too. */
                 const char *unit = streq(l->items[i].comm, "pulseaudio") ? "pulseaudio" : "wireplumber";
-                if ((!strv_contains(users, l->items[i].user) && strv_extend(&users, l->items[i].user) < 0) ||
-                    (!strv_contains(units, unit) && strv_extend(&units, unit) < 0))
+                _cleanup_free_ char *one = strf("systemctl --user -M %s@ restart %s", l->items[i].user, unit);
+                if (!one)
                         return NULL;
+                if (text && strstr(text, one))
+                        continue;
+                char *n = strf("%s%s%s", strempty(text), text ? " && " : "", one);
+                if (!n)
+                        return NULL;
+                free(text);
+                text = n;
         }
-        _cleanup_free_ char *u = strv_join(users, ", "), *s = strv_join(units, " ");
-        return u && s ? strf("as %s: systemctl --user restart %s", u, s) : NULL;
+        return text ? strf("as root: %s", text) : NULL;
 }
 
 /* One ALSA card of the GPU (FUNCTION/sound/cardN): who has it open, and
@@ -940,62 +1037,66 @@ static int cmdline_fbcon_map(const Doctor *d, char **ret) {
         return map && !*ret ? -ENOMEM : 0;
 }
 
-/* A word of the command line without its fbcon map (NULL: nothing left of it). */
-static char *word_without_fbcon_map(const char *w) {
-        const char *v = startswith(w, "fbcon=");
-        if (!v)
-                return strdup(w);
-        _cleanup_free_ char *copy = strdup(v), *keep = NULL;
-        char *save = NULL;
-        if (!copy)
-                return NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (startswith(t, "map:"))
-                        continue;
-                char *n = strf("%s%s%s", strempty(keep), keep ? "," : "", t);
-                if (!n)
-                        return NULL;
-                free(keep);
-                keep = n;
-        }
-        return keep ? strf("fbcon=%s", keep) : strdup("");
-}
-
-static char *grub_without_fbcon_map(const char *value, const char *add) {
-        _cleanup_strv_free_ char **words = NULL, **out = calloc(1, sizeof(char *));
-        if (!out || split_whitespace(value, &words) < 0)
-                return NULL;
-        STRV_FOREACH(w, words) {
-                _cleanup_free_ char *clean = word_without_fbcon_map(*w);
-                if (!clean || (*clean && strv_extend(&out, clean) < 0))
-                        return NULL;
-        }
-        if (add && strv_extend(&out, add) < 0)
-                return NULL;
-        return strv_join(out, " ");
-}
-
-/* The GRUB lines that map every console to framebuffer fb. */
-static char *grub_fbcon_fix(const Doctor *d, unsigned fb) {
-        _cleanup_free_ char *text = NULL, *linux_v = NULL, *def_v = NULL, *new_linux = NULL, *new_def = NULL, *map = NULL;
-        (void) root_read(d, "/etc/default/grub", &text);
-        linux_v = grub_value(text, "GRUB_CMDLINE_LINUX");
-        def_v = grub_value(text, "GRUB_CMDLINE_LINUX_DEFAULT");
-        if (!(map = strf("fbcon=map:%u", fb)) || !(new_linux = grub_without_fbcon_map(strempty(linux_v), map)) ||
-            (def_v && !(new_def = grub_without_fbcon_map(def_v, NULL))))
-                return NULL;
-        bool def_changed = def_v && !streq(def_v, new_def);
-        return strf("in /etc/default/grub: GRUB_CMDLINE_LINUX=\"%s\"%s%s%s, then: %s and reboot", new_linux,
-                    def_changed ? " and GRUB_CMDLINE_LINUX_DEFAULT=\"" : "", def_changed ? new_def : "", def_changed ? "\"" : "",
-                    d->debian ? "update-grub" : "grub2-mkconfig -o /boot/grub2/grub.cfg");
-}
-
 /* The framebuffer number of a DRM or fbdev node path ".../fb1": -1 if it is none. */
 static int fb_number(const char *path) {
         const char *base = strrchr(path, '/');
         unsigned fb;
         char end;
         return base && sscanf(base + 1, "fb%u%c", &fb, &end) == 1 && fb < 32 ? (int) fb : -1;
+}
+
+/* Are consoles on the GPU's framebuffer fb (its node at path)? 1 yes, 0 no,
+ * and how that is known. */
+static int fbcon_on_gpu_fb(const char *path, int fb, const char *map, char **ret_why) {
+        unsigned console = 0;
+        bool on;
+        /* The kernel knows; under --root it is not that root's kernel. */
+        int r = arg_root ? -ENOTTY : fbcon_on(path, (unsigned) fb, &console);
+        if (r >= 0) {
+                on = r > 0;
+                *ret_why = on ? strf("console %u is on it", console) : strdup("no console is on it");
+        } else {
+                /* Not readable (not root): the command line's map, else the kernel's default fb0. */
+                on = map ? strchr(map, '0' + fb) != NULL : fb == 0;
+                *ret_why = map ? strf("fbcon=map:%s on the kernel command line", map) : strdup("the kernel's default map, fb0");
+        }
+        return *ret_why ? on : -ENOMEM;
+}
+
+/* The iGPU's framebuffer, where the consoles go instead: its node and
+ * number; -1: none, or none that fbcon=map: can name (one digit a console). */
+static int igpu_framebuffer(const Doctor *d, char **ret_node) {
+        int r = first_node_below(d->boot_syspath, "fb", ret_node);
+        if (r <= 0)
+                return r < 0 ? r : -1;
+        int k = fb_number(*ret_node);
+        return k <= 9 ? k : -1;
+}
+
+/* Before the command-line fix is built: must fbcon's map move (fbcon bound,
+ * a console on one of the GPU's framebuffers), and to which framebuffer. */
+static int fbcon_survey(Doctor *d) {
+        _cleanup_device_nodes_ DeviceNodeList nodes = {};
+        _cleanup_free_ char *bind_path = NULL, *igpu_fb = NULL, *map = NULL;
+        int r, k;
+
+        d->fbcon_map = -1;
+        if (!d->gpu)
+                return 0;
+        if ((r = cmdline_fbcon_map(d, &map)) < 0 || (r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0 ||
+            (r = fbcon_vtconsole(d, &bind_path)) <= 0 || (k = igpu_framebuffer(d, &igpu_fb)) < 0)
+                return r < 0 ? r : 0;
+        for (size_t i = 0; i < nodes.n; i++) {
+                _cleanup_free_ char *why = NULL;
+                int fb = fb_number(nodes.items[i].path);
+                if (fb < 0)
+                        continue;
+                if ((r = fbcon_on_gpu_fb(nodes.items[i].path, fb, map, &why)) < 0)
+                        return r;
+                if (r > 0)
+                        d->fbcon_map = k;
+        }
+        return 0;
 }
 
 static int check_fbcon(Doctor *d) {
@@ -1017,50 +1118,98 @@ static int check_fbcon(Doctor *d) {
         if (r == 0)
                 return check_add(d, "fbcon", CHECK_PASS, NULL,
                                  "console: fbcon is not bound (/sys/class/vtconsole), it holds no framebuffer");
-        if ((r = first_node_below(d->boot_syspath, "fb", &igpu_fb)) < 0)
-                return r;
+        int k = igpu_framebuffer(d, &igpu_fb);
+        if (k < -1)
+                return k;
 
         for (size_t i = 0; i < nodes.n; i++) {
                 int fb = fb_number(nodes.items[i].path);
-                unsigned console = 0;
-                _cleanup_free_ char *node = NULL, *why = NULL;
+                _cleanup_free_ char *node = NULL, *why = NULL, *fix = NULL;
                 if (fb < 0)
                         continue;
                 if (!(node = dev_display(nodes.items[i].path)))
                         return -ENOMEM;
-                /* The kernel knows; under --root it is not that root's kernel. */
-                r = arg_root ? -ENOTTY : fbcon_on(nodes.items[i].path, (unsigned) fb, &console);
-                bool on;
-                if (r >= 0) {
-                        on = r > 0;
-                        why = on ? strf("console %u is on it", console) : strdup("no console is on it");
-                } else {
-                        /* Not readable (not root): the command line's map, else the kernel's default fb0. */
-                        on = map ? strchr(map, '0' + fb) != NULL : fb == 0;
-                        why = map ? strf("fbcon=map:%s on the kernel command line", map) :
-                                    strdup("the kernel's default map, fb0");
-                }
-                if (!why)
-                        return -ENOMEM;
-                if (!on) {
+                if ((r = fbcon_on_gpu_fb(nodes.items[i].path, fb, map, &why)) < 0)
+                        return r;
+                if (r == 0) {
                         if ((r = check_add(d, "fbcon", CHECK_PASS, NULL, "console: fbcon is bound, not on the GPU's %s (%s)",
                                            node, why)) < 0)
                                 return r;
                         continue;
                 }
-                int k = igpu_fb ? fb_number(igpu_fb) : -1;
-                _cleanup_free_ char *grub = k >= 0 ? grub_fbcon_fix(d, (unsigned) k) : NULL;
-                _cleanup_free_ char *fix = k >= 0 ?
-                        (grub ? strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:%d, the iGPU's %s: %s",
-                                     bind_path, k, igpu_fb, grub) : NULL) :
-                        strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:N on the kernel command line, "
-                             "N the iGPU's framebuffer (ls /sys/bus/pci/devices/%s/graphics)", bind_path,
-                             d->boot_address[0] ? d->boot_address : "IGPU");
+                /* Framebuffer numbers follow the order in which drivers probe. */
+                fix = k >= 0 ? strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:%d, the iGPU's %s "
+                                    "(while its driver probes before the GPU's, as from the initramfs): %s",
+                                    bind_path, k, igpu_fb, d->grub_fix) :
+                      igpu_fb ? strf("echo 0 > %s, at every boot (every text console goes dark): fbcon=map: takes one digit "
+                                     "per console and cannot name the iGPU's %s", bind_path, igpu_fb) :
+                                strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:N on the kernel "
+                                     "command line, N the iGPU's framebuffer (ls /sys/bus/pci/devices/%s/graphics)", bind_path,
+                                     d->boot_address[0] ? d->boot_address : "IGPU");
                 if (!fix || (r = check_add(d, "fbcon", CHECK_WARN, fix,
                                            "console: fbcon has the text consoles on the GPU's %s (%s): its unbind would wait for fbcon",
                                            node, why)) < 0)
                         return fix ? r : -ENOMEM;
         }
+        return 0;
+}
+
+/* ---- configuration directories ---- */
+
+/* The *.conf files of dirs (NULL-terminated, in priority order) as kmod and
+ * systemd read them: a name in an earlier directory hides the same name in
+ * later ones (a link to /dev/null masks it), and the files come in the
+ * order of their names. Paths without the root. */
+static int conf_files_list(const Doctor *d, const char *const *dirs, char ***ret) {
+        _cleanup_strv_free_ char **names = calloc(1, sizeof(char *)), **files = calloc(1, sizeof(char *));
+        const char *read_dirs[8];
+        struct stat seen[ELEMENTSOF(read_dirs)];
+        size_t n_dirs = 0;
+
+        if (!names || !files)
+                return -ENOMEM;
+        for (const char *const *dir = dirs; *dir && n_dirs < ELEMENTSOF(read_dirs); dir++) {
+                struct stat st;
+                bool dup = false;
+                /* /lib is /usr/lib on merged-/usr systems: read it once. */
+                if (root_stat(d, *dir, &st) < 0)
+                        continue;
+                for (size_t i = 0; i < n_dirs; i++)
+                        dup = dup || (seen[i].st_dev == st.st_dev && seen[i].st_ino == st.st_ino);
+                if (dup)
+                        continue;
+                seen[n_dirs] = st;
+                read_dirs[n_dirs++] = *dir;
+
+                _cleanup_free_ char *p = root_path(d, *dir);
+                struct dirent **list = NULL;
+                int n = p ? scandir(p, &list, conf_name_filter, alphasort) : -1, r = 0;
+                if (!p)
+                        return -ENOMEM;
+                for (int i = 0; i < n; i++) {
+                        if (r >= 0 && !strv_contains(names, list[i]->d_name))
+                                r = strv_extend(&names, list[i]->d_name);
+                        free(list[i]);
+                }
+                free(list);
+                if (r < 0)
+                        return r;
+        }
+        strv_sort(names);
+        /* Each name from the first directory that has it. */
+        STRV_FOREACH(name, names)
+                for (size_t i = 0; i < n_dirs; i++) {
+                        _cleanup_free_ char *path = strf("%s/%s", read_dirs[i], *name), *p = path ? root_path(d, path) : NULL;
+                        struct stat st;
+                        if (!p)
+                                return -ENOMEM;
+                        if (lstat(p, &st) < 0)
+                                continue;
+                        if (strv_extend(&files, path) < 0)
+                                return -ENOMEM;
+                        break;
+                }
+        *ret = TAKE_PTR(files);
         return 0;
 }
 
@@ -1130,32 +1279,25 @@ static int env_read_file(const Doctor *d, Env *e, const char *path) {
         return 0;
 }
 
-static int env_read_dir(const Doctor *d, Env *e, const char *dir) {
-        _cleanup_free_ char *p = root_path(d, dir);
-        struct dirent **list = NULL;
-        int n = p ? scandir(p, &list, conf_name_filter, alphasort) : -1, r = 0;
-        if (!p)
-                return -ENOMEM;
-        for (int i = 0; i < n; i++) {
-                _cleanup_free_ char *f = r >= 0 ? strf("%s/%s", dir, list[i]->d_name) : NULL;
-                if (r >= 0)
-                        r = f ? env_read_file(d, e, f) : -ENOMEM;
-                free(list[i]);
-        }
-        free(list);
-        return r;
-}
-
-/* The desktop user's home: [LookingGlass] User=, else the user who ran sudo;
- * from the root's /etc/passwd under --root. NULL: nobody known. */
+/* The desktop user: [LookingGlass] User=, else (on this machine, not
+ * under --root) the user who ran sudo, the user at seat0, the caller. */
 static char *desktop_user_home(const Doctor *d) {
-        const char *user = d->config->lg_user && *d->config->lg_user ? d->config->lg_user : getenv("SUDO_USER");
+        const char *user = d->config->lg_user && *d->config->lg_user ? d->config->lg_user : NULL;
         if (!arg_root) {
-                struct passwd *pw = user && *user ? getpwnam(user) : getuid() != 0 ? getpwuid(getuid()) : NULL;
+                uid_t uid = getuid();
+                struct passwd *pw = NULL;
+                if (!user)
+                        user = getenv("SUDO_USER");
+                if (user && *user)
+                        pw = getpwnam(user);
+                else if (uid == 0 && sd_seat_get_active("seat0", NULL, &uid) < 0)
+                        uid = 0;
+                if (!pw && uid != 0)
+                        pw = getpwuid(uid);
                 return pw && pw->pw_dir ? strdup(pw->pw_dir) : NULL;
         }
         _cleanup_free_ char *passwd = NULL;
-        if (!user || !*user || root_read(d, "/etc/passwd", &passwd) < 0)
+        if (!user || root_read(d, "/etc/passwd", &passwd) < 0)
                 return NULL;
         /* name:password:uid:gid:gecos:home:shell */
         for (char *line = passwd, *next; line && *line; line = next) {
@@ -1171,22 +1313,25 @@ static char *desktop_user_home(const Doctor *d) {
         return NULL;
 }
 
-/* The session's environment as its files set it: environment.d (systemd's
- * user manager), /etc/environment (pam_env, every login), the desktop user's
- * ~/.config/environment.d; a later one wins. */
+/* The session's environment as its files set it: /etc/environment (pam_env,
+ * every login), then environment.d as systemd's user manager reads it, the
+ * desktop user's ~/.config/environment.d first in priority; a later
+ * assignment wins. */
 static int session_env(const Doctor *d, Env *e) {
-        static const char *const dirs[] = { "/usr/lib/environment.d", "/usr/local/lib/environment.d", "/run/environment.d",
-                                            "/etc/environment.d" };
-        _cleanup_free_ char *home = desktop_user_home(d), *user_dir = NULL;
+        _cleanup_free_ char *home = desktop_user_home(d), *user_dir = home ? strf("%s/.config/environment.d", home) : NULL;
+        const char *dirs[] = { user_dir, "/etc/environment.d", "/run/environment.d", "/usr/local/lib/environment.d",
+                               "/usr/lib/environment.d", NULL };
+        _cleanup_strv_free_ char **files = NULL;
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
-                if ((r = env_read_dir(d, e, dirs[i])) < 0)
-                        return r;
-        if ((r = env_read_file(d, e, "/etc/environment")) < 0)
+        if (home && !user_dir)
+                return -ENOMEM;
+        if ((r = env_read_file(d, e, "/etc/environment")) < 0 ||
+            (r = conf_files_list(d, user_dir ? dirs : dirs + 1, &files)) < 0)
                 return r;
-        if (home && (!(user_dir = strf("%s/.config/environment.d", home)) || (r = env_read_dir(d, e, user_dir)) < 0))
-                return user_dir ? r : -ENOMEM;
+        STRV_FOREACH(f, files)
+                if ((r = env_read_file(d, e, *f)) < 0)
+                        return r;
         return 0;
 }
 
@@ -1239,26 +1384,34 @@ static bool globs_match(const char *globs, char **files) {
 static const char *const egl_dirs[] = { "/etc/glvnd/egl_vendor.d", "/usr/share/glvnd/egl_vendor.d", NULL };
 static const char *const vulkan_dirs[] = { "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d", "/usr/share/vulkan/icd.d", NULL };
 
-/* What keeps programs off nvidia's EGL vendor library: the variable that does, or NULL. */
-static const EnvVar *egl_restriction(const Doctor *d, const Env *e) {
+/* What keeps programs off nvidia's EGL vendor library: the variable that
+ * does, or NULL. */
+static int egl_restriction(const Doctor *d, const Env *e, const EnvVar **ret) {
         const EnvVar *v = env_get(e, "__EGL_VENDOR_LIBRARY_FILENAMES");
-        if (v && *v->value)
-                return list_names_nvidia(v->value) ? NULL : v;
+        *ret = NULL;
+        if (v && *v->value) {
+                *ret = list_names_nvidia(v->value) ? NULL : v;
+                return 0;
+        }
         v = env_get(e, "__EGL_VENDOR_LIBRARY_DIRS");
         if (!v || !*v->value)
-                return NULL;
-        /* The listed directories, instead of the default ones: do they hold nvidia's? */
-        _cleanup_strv_free_ char **dirs = NULL, **found = NULL;
+                return 0;
+        /* The listed directories, instead of the default ones: do they hold
+         * nvidia's? (A relative one is relative to each program's working
+         * directory: no file of the root's.) */
+        _cleanup_strv_free_ char **dirs = calloc(1, sizeof(char *)), **found = NULL;
         _cleanup_free_ char *copy = strdup(v->value);
         char *save = NULL;
-        if (!copy || !(dirs = calloc(1, sizeof(char *))))
-                return NULL;
+        int r;
+        if (!copy || !dirs)
+                return -ENOMEM;
         for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
-                if (strv_extend(&dirs, t) < 0)
-                        return NULL;
-        if (find_json(d, (const char *const *) dirs, "nvidia", &found) < 0)
-                return NULL;
-        return found[0] ? NULL : v;
+                if (*t == '/' && strv_extend(&dirs, t) < 0)
+                        return -ENOMEM;
+        if ((r = find_json(d, (const char *const *) dirs, "nvidia", &found)) < 0)
+                return r;
+        *ret = found[0] ? NULL : v;
+        return 0;
 }
 
 static const EnvVar *vulkan_restriction(const Env *e, char **nvidia) {
@@ -1330,7 +1483,9 @@ static int check_icd(Doctor *d) {
                 return r;
 
         if (egl[0]) {
-                const EnvVar *v = egl_restriction(d, &env);
+                const EnvVar *v;
+                if ((r = egl_restriction(d, &env, &v)) < 0)
+                        return r;
                 const char *m = mesa[0] ?: "/usr/share/glvnd/egl_vendor.d/50_mesa.json";
                 _cleanup_free_ char *fix = v ? NULL :
                         strf("in /etc/environment: __EGL_VENDOR_LIBRARY_FILENAMES=%s, then log in again (a program meant for "
@@ -1587,42 +1742,12 @@ static int conf_name_filter(const struct dirent *de) {
         return de->d_name[0] != '.' && l > 5 && streq(de->d_name + l - 5, ".conf");
 }
 
-/* dirs in priority order: a name in an earlier one hides the same name in later ones. */
 static int scan_conf_dirs(Doctor *d, const char *const *dirs, bool dracut, bool *found) {
-        _cleanup_strv_free_ char **seen = calloc(1, sizeof(char *));
-        struct stat seen_dirs[8];
-        size_t n_seen_dirs = 0;
-        int r = 0;
-
-        if (!seen)
-                return -ENOMEM;
-        for (const char *const *dir = dirs; *dir && r >= 0; dir++) {
-                struct stat st;
-                bool dup = false;
-                /* /lib is /usr/lib on merged-/usr systems: read it once. */
-                if (root_stat(d, *dir, &st) < 0)
-                        continue;
-                for (size_t i = 0; i < n_seen_dirs; i++)
-                        dup = dup || (seen_dirs[i].st_dev == st.st_dev && seen_dirs[i].st_ino == st.st_ino);
-                if (dup || n_seen_dirs >= ELEMENTSOF(seen_dirs))
-                        continue;
-                seen_dirs[n_seen_dirs++] = st;
-
-                _cleanup_free_ char *p = root_path(d, *dir);
-                struct dirent **list = NULL;
-                int n = p ? scandir(p, &list, conf_name_filter, alphasort) : -1;
-                if (!p)
-                        return -ENOMEM;
-                for (int i = 0; i < n; i++) {
-                        if (r >= 0 && !strv_contains(seen, list[i]->d_name)) {
-                                _cleanup_free_ char *path = strf("%s/%s", *dir, list[i]->d_name);
-                                r = path && strv_extend(&seen, list[i]->d_name) >= 0 ?
-                                        scan_conf_file(d, path, dracut, found) : -ENOMEM;
-                        }
-                        free(list[i]);
-                }
-                free(list);
-        }
+        _cleanup_strv_free_ char **files = NULL;
+        int r = conf_files_list(d, dirs, &files);
+        STRV_FOREACH(f, files)
+                if (r >= 0)
+                        r = scan_conf_file(d, *f, dracut, found);
         return r;
 }
 
@@ -2005,8 +2130,9 @@ static void help(void) {
                "vfiod.service. Every WARN and FAIL is followed by its fix.\n\n"
                "  -c --config=FILE     Configuration file (default: " VFIOD_CONFIG_FILE ")\n"
                "  -g --gpu=ADDRESS     The GPU's PCI address (default: as vfioctl finds it)\n"
-               "     --root=DIR        Read /proc, /etc, /usr, /lib, /run, /home and /sys/firmware,\n"
-               "                       /sys/kernel, /sys/module, /sys/class/vtconsole under DIR\n"
+               "     --root=DIR        Read /proc, /etc, /usr, /lib, /run, /home, /boot and /sys/firmware,\n"
+               "                       /sys/kernel, /sys/module, /sys/class/vtconsole under DIR (the PCI\n"
+               "                       devices, their nodes and udev properties are this machine's)\n"
                "     --domain-xml=FILE The domain's XML from FILE instead of libvirt\n"
                "     --json            One JSON object: {\"checks\":[...],\"failed\":N,\"warned\":N}\n"
                "  -h --help            Show this help\n\n"
@@ -2080,6 +2206,7 @@ static int doctor_run(Doctor *d) {
                         return -ENOMEM;
         }
         d->debian = root_exists(d, "/etc/debian_version");
+        d->bls = !d->debian && root_exists(d, "/boot/loader/entries");
         if ((r = root_read(d, "/proc/cmdline", &cmdline)) < 0)
                 log_warning_errno(r, "Cannot read %s/proc/cmdline, taking it as empty: %m", d->root);
         if ((r = split_whitespace(cmdline, &d->cmdline)) < 0)
@@ -2087,9 +2214,13 @@ static int doctor_run(Doctor *d) {
         if (!(d->udev = udev_new()) || !(d->proc = root_path(d, "/proc")))
                 return -ENOMEM;
 
-        /* The GPU first: the command-line fix leaves its host modules alone. */
-        if ((r = check_gpu(d)) < 0 || (r = host_modules_collect(d)) < 0 || (r = grub_fix_build(d)) < 0 ||
-            (r = check_iommu(d)) < 0)
+        /* The GPU first: the command-line fix leaves its host modules alone,
+         * and moves fbcon's consoles off it. */
+        if ((r = check_gpu(d)) < 0 || (r = host_modules_collect(d)) < 0)
+                return r;
+        if (d->gpu && (d->boot_found = find_boot_display(d, d->boot_address, &d->boot_syspath)) < 0)
+                return d->boot_found;
+        if ((r = fbcon_survey(d)) < 0 || (r = grub_fix_build(d)) < 0 || (r = check_iommu(d)) < 0)
                 return r;
         if (d->gpu && ((r = check_display(d)) < 0 || (r = check_audio(d)) < 0 || (r = check_fbcon(d)) < 0 ||
                        (r = check_icd(d)) < 0 || (r = check_group(d)) < 0))

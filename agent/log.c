@@ -26,6 +26,10 @@ int log_get_max_level(void) {
         return max_level;
 }
 
+void log_set_target_journal(void) {
+        to_journal = 1;
+}
+
 /* systemd sets JOURNAL_STREAM=dev:ino for services whose stderr is the
  * journal; VFIOD_LOG_TARGET=journal|console overrides (tests, debugging). */
 bool log_to_journal(void) {

@@ -11,7 +11,12 @@
  *
  * ACP_IGNORE: PipeWire's ALSA udev monitor (spa/plugins/alsa/alsa-udev.c,
  * the one WirePlumber loads) skips a card that carries it, before opening
- * anything. PULSE_IGNORE: PulseAudio's module-udev-detect does the same. */
+ * anything. PULSE_IGNORE: PulseAudio's module-udev-detect does the same.
+ *
+ * udevd keeps a program's stderr for its debug log, so under the rule
+ * (--journal) a bad configuration is told to the journal. A GPU that is not
+ * there (an eGPU unplugged, every card at boot) is no error of the card's:
+ * no properties, exit 0, and vfioctl doctor says why. */
 #include "udev-audio.h"
 
 #include <errno.h>
@@ -28,11 +33,12 @@
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev *, udev_unref);
 
 static void help(void) {
-        printf("vfioctl udev-audio [-c FILE] ADDRESS\n\n"
+        printf("vfioctl udev-audio [-c FILE] [--journal] ADDRESS\n\n"
                "The program of 71-vfiod-audio.rules: with [Desktop] HideGpuAudio=yes, prints\n"
                "ACP_IGNORE=1 and PULSE_IGNORE=1 when ADDRESS, the PCI function a sound card\n"
                "sits on, is a function of the GPU's slot; else nothing.\n\n"
                "  -c --config=FILE     Configuration file (default: " VFIOD_CONFIG_FILE ")\n"
+               "     --journal         Log to the journal (udevd keeps stderr for its debug log)\n"
                "  -h --help            Show this help\n");
 }
 
@@ -45,8 +51,10 @@ static bool gpu_has_function(const Gpu *g, const PciAddress *a) {
 }
 
 int udev_audio_main(int argc, char *argv[]) {
+        enum { ARG_JOURNAL = 0x100 };
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
+                { "journal", no_argument, NULL, ARG_JOURNAL },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -55,13 +63,16 @@ int udev_audio_main(int argc, char *argv[]) {
         _cleanup_(udev_unrefp) struct udev *udev = NULL;
         const char *path = VFIOD_CONFIG_FILE;
         PciAddress address;
-        int c;
+        int c, r;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
                 switch (c) {
                 case 'c':
                         path = optarg;
+                        break;
+                case ARG_JOURNAL:
+                        log_set_target_journal();
                         break;
                 case 'h':
                         help();
@@ -88,8 +99,19 @@ int udev_audio_main(int argc, char *argv[]) {
                 return EXIT_DONE;
         if (!(udev = udev_new()))
                 return log_oom(), EXIT_FAILURE_OTHER;
-        if (gpu_find(udev, config, NULL, &gpu) < 0)
-                return EXIT_FAILURE_OTHER;  /* logged: udev shows it in its debug log */
+        /* gpu_find() tells a user at a terminal which GPUs it saw; here that
+         * is one line, and none for a GPU that is not there. */
+        int level = log_get_max_level();
+        log_set_max_level(LOG_CRIT);
+        r = gpu_find(udev, config, NULL, &gpu);
+        log_set_max_level(level);
+        if (r == -ENODEV)
+                return log_debug("No GPU as %s configures it: %s gets nothing.", path, argv[optind]), EXIT_DONE;
+        if (r < 0) {
+                log_error_errno(r, "Cannot tell which GPU %s means (%m): %s gets nothing; vfioctl doctor says why.", path,
+                                argv[optind]);
+                return EXIT_FAILURE_OTHER;
+        }
         if (gpu_has_function(gpu, &address))
                 printf("ACP_IGNORE=1\nPULSE_IGNORE=1\n");
         return EXIT_DONE;

@@ -9,6 +9,8 @@
 /* Messages go to the journal (with their CODE_* fields) when stderr is
  * connected to it, to stderr otherwise. */
 void log_set_max_level(int level);
+/* From now on to the journal, wherever stderr goes (a program that udevd runs). */
+void log_set_target_journal(void);
 /* True when stderr is connected to the journal (JOURNAL_STREAM). */
 bool log_to_journal(void);
 int log_get_max_level(void);

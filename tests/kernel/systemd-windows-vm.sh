@@ -141,6 +141,16 @@ check "HideGpuAudio=yes, a change event: the GPU's card$snd has ACP_IGNORE=1 PUL
 cp /run/vfiod.conf.saved /etc/vfiod/vfiod.conf
 timeout 60 udevadm trigger --settle --action=change "/sys/class/sound/card$snd"
 check "the switch off again, a change event: the properties are gone ($(props))" test -z "$(props)"
+# A bad line, as a user might write it: udevd keeps the program's stderr
+# for its debug log, so vfioctl tells the journal which line, and the card
+# gets nothing.
+mark=$("$VW" cursor "$J")
+printf '[Desktop]\nHideGpuAudio=hdmi\n' >> /etc/vfiod/vfiod.conf
+timeout 60 udevadm trigger --settle --action=change "/sys/class/sound/card$snd"
+jcheck "HideGpuAudio=hdmi, a change event: the journal names the line" 30 --after "$mark" \
+        SYSLOG_IDENTIFIER=vfioctl "MESSAGE~HideGpuAudio=hdmi is not a boolean"
+check "HideGpuAudio=hdmi: the card gets no properties ($(props))" test -z "$(props)"
+cp /run/vfiod.conf.saved /etc/vfiod/vfiod.conf
 
 # Start: the target pulls windows-vm.service (Type=notify: READY=1 once the
 # domain runs); systemctl returns when the job is done.

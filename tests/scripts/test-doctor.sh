@@ -278,10 +278,12 @@ expect "the GPU is the boot display: FAIL" 1 \
         "      set the iGPU as primary display in firmware, plug monitors into it"
 
 fresh desktop
+# The iGPU's card by a link of its own: cardN follows the probe order.
+IGPU_LINK="echo 'SUBSYSTEM==\"drm\", KERNEL==\"card[0-9]*\", KERNELS==\"0000:00:02.0\", SYMLINK+=\"dri/vfiod-igpu\"' > /etc/udev/rules.d/61-vfiod-igpu.rules && udevadm control --reload && udevadm trigger --action=change --subsystem-match=drm; then"
 doctor_tb 'tb_proc 4242 sway dri/card1' -- --domain-xml="$work/good.xml"
 expect "a compositor on the GPU's card1: FAIL naming pid, command, user, and sway's switch" 1 \
         "FAIL  display: the desktop runs on the GPU: 4242 sway (user root, fd) on /dev/dri/card1" \
-        "      WLR_DRM_DEVICES=/dev/dri/cardN (the iGPU's) in /etc/environment (wlroots then opens the iGPU only), then log in again"
+        "      $IGPU_LINK WLR_DRM_DEVICES=/dev/dri/vfiod-igpu in /etc/environment (wlroots then opens the iGPU only), then log in again"
 grep -q '"name":"compositor","result":"fail"' < <(doctor_tb 'tb_proc 4242 sway dri/card1' -- --domain-xml="$work/good.xml" --json; cat "$out") &&
         echo "ok - --json: the check is named compositor" || fail "compositor --json" "no compositor check"
 
@@ -293,17 +295,22 @@ doctor_tb 'tb_dev 0000:00:02.0 drm/card0 drm 226:0 dri/card0
         -- --domain-xml="$work/good.xml"
 expect "sway, kwin_wayland, gnome-shell, Hyprland, Xorg and python3 on the GPU: one line each kind, each its fix" 1 \
         "FAIL  display: the desktop runs on the GPU: 4242 sway (user root, fd) on /dev/dri/card1" \
-        "      WLR_DRM_DEVICES=/dev/dri/card0 in /etc/environment (wlroots then opens the iGPU only), then log in again" \
+        "      $IGPU_LINK WLR_DRM_DEVICES=/dev/dri/vfiod-igpu in /etc/environment (wlroots then opens the iGPU only), then log in again" \
         "FAIL  display: the desktop runs on the GPU: 4245 Hyprland (user root, fd) on /dev/dri/card1" \
-        "      AQ_DRM_DEVICES=/dev/dri/card0 in /etc/environment (Hyprland's env= comes too late; before Hyprland 0.42: WLR_DRM_DEVICES), then log in again" \
+        "      $IGPU_LINK AQ_DRM_DEVICES=/dev/dri/vfiod-igpu in /etc/environment (Hyprland then opens the iGPU only; Hyprland's env= comes too late; before Hyprland 0.42: WLR_DRM_DEVICES), then log in again" \
         "FAIL  display: the desktop runs on the GPU: 4243 kwin_wayland (user root, fd) on /dev/dri/card1" \
-        "      KWIN_DRM_DEVICES=/dev/dri/card0 in /etc/environment (KWin then opens the iGPU only), then log in again" \
+        "      $IGPU_LINK KWIN_DRM_DEVICES=/dev/dri/vfiod-igpu in /etc/environment (KWin then opens the iGPU only), then log in again" \
         "FAIL  display: the desktop runs on the GPU: 4244 gnome-shell (user root, fd) on /dev/dri/renderD128" \
         "      echo 'SUBSYSTEM==\"drm\", KERNELS==\"0000:01:00.0\", TAG+=\"mutter-device-ignore\"' > /etc/udev/rules.d/61-vfiod-mutter.rules && udevadm control --reload && udevadm trigger --action=change --subsystem-match=drm, then log in again" \
         "FAIL  display: the desktop runs on the GPU: 4246 Xorg (user root, fd) on /dev/dri/card1" \
         "      in /etc/X11/xorg.conf.d/10-vfiod-igpu.conf: Section \"ServerFlags\" Option \"AutoAddGPU\" \"off\" EndSection and Section \"Device\" Identifier \"iGPU\" BusID \"PCI:0:2:0\" EndSection, then log in again" \
         "WARN  display: in use (vfiod refuses to take it meanwhile): 4247 python3 (user root, fd) on /dev/dri/renderD128" \
         "      quit them before the VM starts, or start it with: vfioctl start --drain"
+
+# Xorg's BusID of an iGPU in PCI domain 1: BUS@DOMAIN, as xf86pciBus.c reads it.
+doctor_tb 'tb_proc 4246 Xorg dri/card1' --igpu=0001:00:02.0 -- --domain-xml="$work/good.xml"
+expect "Xorg, the iGPU at 0001:00:02.0: BusID PCI:0@1:2:0" 1 \
+        "      in /etc/X11/xorg.conf.d/10-vfiod-igpu.conf: Section \"ServerFlags\" Option \"AutoAddGPU\" \"off\" EndSection and Section \"Device\" Identifier \"iGPU\" BusID \"PCI:0@1:2:0\" EndSection, then log in again"
 
 # ---- the desktop off the GPU: sound server, fbcon, EGL/Vulkan ICDs ----
 AUDIO_FILES="/dev/snd/controlC1, /dev/snd/pcmC1D3p"
@@ -315,11 +322,11 @@ expect "the GPU's ALSA card, nobody on it: PASS naming its nodes" 0 \
 doctor_tb 'tb_audio; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
 expect "WirePlumber on the GPU's card1, HideGpuAudio= off: WARN, the switch, the trigger and the restart" 0 \
         "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 77 wireplumber (user root, fd) on /dev/snd/controlC1" \
-        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user restart wireplumber"
+        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user -M root@ restart wireplumber"
 doctor_tb 'tb_audio; tb_proc 78 pulseaudio snd/controlC1; tb_proc 79 firefox snd/pcmC1D3p' -- --domain-xml="$work/good.xml"
 expect "PulseAudio and another program on card1: a WARN each, PulseAudio restarted" 0 \
         "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 78 pulseaudio (user root, fd) on /dev/snd/controlC1" \
-        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user restart pulseaudio" \
+        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user -M root@ restart pulseaudio" \
         "WARN  audio: in use (vfiod refuses to take it meanwhile): 79 firefox (user root, fd) on /dev/snd/pcmC1D3p" \
         "      quit them before the VM starts, or start it with: vfioctl start --drain"
 
@@ -333,10 +340,10 @@ cp "$top/rules/71-vfiod-audio.rules" "$root/usr/lib/udev/rules.d/"
 doctor_tb 'tb_audio; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
 expect "HideGpuAudio=yes, the rule installed, the card not triggered: WARN, trigger and restart" 0 \
         "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 77 wireplumber (user root, fd) on /dev/snd/controlC1" \
-        "      udevadm control --reload && udevadm trigger --action=change /sys/class/sound/card1 (71-vfiod-audio.rules then sets ACP_IGNORE and PULSE_IGNORE on it); and as root: systemctl --user restart wireplumber"
+        "      udevadm control --reload && udevadm trigger --action=change /sys/class/sound/card1 (71-vfiod-audio.rules then sets ACP_IGNORE and PULSE_IGNORE on it); and as root: systemctl --user -M root@ restart wireplumber"
 doctor_tb 'tb_audio ACP_IGNORE=1 PULSE_IGNORE=1; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
 expect "card1 has ACP_IGNORE but WirePlumber still has it open: WARN, restart it" 0 \
-        "      as root: systemctl --user restart wireplumber (it opened card1 before HideGpuAudio=yes took effect)"
+        "      as root: systemctl --user -M root@ restart wireplumber (it opened card1 before HideGpuAudio=yes took effect)"
 doctor_tb 'tb_audio ACP_IGNORE=1 PULSE_IGNORE=1' -- --domain-xml="$work/good.xml"
 expect "HideGpuAudio=yes applied, nobody on card1: PASS" 0 \
         "PASS  audio: the sound servers leave the GPU's card1 alone (HideGpuAudio=yes), nobody uses $AUDIO_FILES"
@@ -361,12 +368,37 @@ echo 'GRUB_CMDLINE_LINUX="rhgb quiet intel_iommu=on iommu=pt fbcon=map:1"' > "$r
 doctor_tb "$FB" -- --domain-xml="$work/good.xml"
 expect "fbcon=map:1 puts the consoles on the GPU's fb1: WARN, unbind now, map:0 in GRUB for good" 0 \
         "WARN  console: fbcon has the text consoles on the GPU's /dev/fb1 (fbcon=map:1 on the kernel command line): its unbind would wait for fbcon" \
-        '      echo 0 > /sys/class/vtconsole/vtcon1/bind now (every text console goes dark); for good, fbcon=map:0, the iGPU'"'"'s /dev/fb0: in /etc/default/grub: GRUB_CMDLINE_LINUX="rhgb quiet intel_iommu=on iommu=pt fbcon=map:0", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
+        '      echo 0 > /sys/class/vtconsole/vtcon1/bind now (every text console goes dark); for good, fbcon=map:0, the iGPU'"'"'s /dev/fb0 (while its driver probes before the GPU'"'"'s, as from the initramfs): in /etc/default/grub: GRUB_CMDLINE_LINUX="rhgb quiet intel_iommu=on iommu=pt fbcon=map:0", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
 grep -q '"name":"fbcon","result":"warn"' < <(doctor_tb "$FB" -- --domain-xml="$work/good.xml" --json; cat "$out") &&
         echo "ok - --json: the check is named fbcon" || fail "fbcon --json" "no fbcon check"
 echo 0 > "$root/sys/class/vtconsole/vtcon1/bind"
 doctor_tb "$FB" -- --domain-xml="$work/good.xml"
 expect "fbcon unbound: PASS" 0 "PASS  console: fbcon is not bound (/sys/class/vtconsole), it holds no framebuffer"
+# One command-line fix for every check that shows one: pasting the IOMMU's
+# and then fbcon's must not undo either.
+echo 1 > "$root/sys/class/vtconsole/vtcon1/bind"
+echo "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro rhgb quiet fbcon=map:1" > "$root/proc/cmdline"
+echo 'GRUB_CMDLINE_LINUX="rhgb quiet fbcon=map:1"' > "$root/etc/default/grub"
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+BOTH='in /etc/default/grub: GRUB_CMDLINE_LINUX="rhgb quiet intel_iommu=on iommu=pt fbcon=map:0", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
+expect "no IOMMU words and fbcon on the GPU: the IOMMU's fix and fbcon's are one GRUB line with both" 0 \
+        "WARN  kernel command line has no intel_iommu=on: the IOMMU is on by the kernel's default only" "      $BOTH" \
+        "      echo 0 > /sys/class/vtconsole/vtcon1/bind now (every text console goes dark); for good, fbcon=map:0, the iGPU's /dev/fb0 (while its driver probes before the GPU's, as from the initramfs): $BOTH"
+# Fedora's boot loader entries: grubby, from the running command line.
+mkdir -p "$root/boot/loader/entries"
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+GRUBBY='grubby --update-kernel=ALL --args="intel_iommu=on iommu=pt fbcon=map:0" --remove-args="fbcon=map:1", then reboot'
+expect "boot loader entries (BLS): the fix is grubby's, adding and removing words" 0 \
+        "      $GRUBBY" \
+        "      echo 0 > /sys/class/vtconsole/vtcon1/bind now (every text console goes dark); for good, fbcon=map:0, the iGPU's /dev/fb0 (while its driver probes before the GPU's, as from the initramfs): $GRUBBY"
+refute "boot loader entries: no grub2-mkconfig" "grub2-mkconfig"
+rm -r "$root/boot/loader"
+# fbcon=map: takes a digit a console: an iGPU on fb12 cannot be named there.
+doctor_tb 'tb_dev 0000:01:00.0 graphics/fb1 graphics 29:1 fb1; tb_dev 0000:00:02.0 graphics/fb12 graphics 29:12 fb12' \
+        -- --domain-xml="$work/good.xml"
+expect "the iGPU's framebuffer is fb12: no fbcon=map:12, unbind at every boot; the GRUB line leaves the map alone" 0 \
+        "      echo 0 > /sys/class/vtconsole/vtcon1/bind, at every boot (every text console goes dark): fbcon=map: takes one digit per console and cannot name the iGPU's /dev/fb12" \
+        '      in /etc/default/grub: GRUB_CMDLINE_LINUX="rhgb quiet fbcon=map:1 intel_iommu=on iommu=pt", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
 
 # nvidia's ICDs with nothing that keeps programs off them.
 fresh icd
@@ -395,6 +427,38 @@ doctor -- --domain-xml="$work/good.xml"
 expect "restrictions in the desktop user's environment.d: PASS, each naming its file" 0 \
         "PASS  EGL: /usr/share/glvnd/egl_vendor.d/10_nvidia.json is installed, and __EGL_VENDOR_LIBRARY_DIRS=/usr/share/vfiod-none (/home/alice/.config/environment.d/60-igpu.conf) keeps programs off it" \
         "PASS  Vulkan: /usr/share/vulkan/icd.d/nvidia_icd.json is installed, and VK_LOADER_DRIVERS_SELECT=*intel* (/home/alice/.config/environment.d/60-igpu.conf) keeps programs off it"
+# environment.d as systemd reads it: the files in the order of their names
+# across the directories, a name in /etc hiding (a link to /dev/null:
+# masking) the same name in /usr/lib.
+EGL_WARN="WARN  EGL: /usr/share/glvnd/egl_vendor.d/10_nvidia.json makes every EGL program (GTK 4, Electron, Firefox) load nvidia's driver, which opens /dev/nvidia*: vfiod refuses while they run"
+rm -r "$root/home/alice/.config/environment.d"
+mkdir -p "$root/etc/environment.d" "$root/usr/lib/environment.d"
+echo "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json" > "$root/usr/lib/environment.d/60-igpu.conf"
+ln -s /dev/null "$root/etc/environment.d/60-igpu.conf"
+doctor -- --domain-xml="$work/good.xml"
+expect "environment.d: /usr/lib's 60-igpu.conf masked by /etc's link to /dev/null: no restriction" 0 "$EGL_WARN"
+rm "$root/etc/environment.d/60-igpu.conf"
+echo "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/10_nvidia.json" > "$root/usr/lib/environment.d/90-nvidia.conf"
+mv "$root/usr/lib/environment.d/60-igpu.conf" "$root/etc/environment.d/"
+doctor -- --domain-xml="$work/good.xml"
+expect "environment.d: /usr/lib's 90-nvidia.conf comes after /etc's 60-igpu.conf (name order) and undoes it" 0 "$EGL_WARN"
+rm "$root/usr/lib/environment.d/90-nvidia.conf"
+doctor -- --domain-xml="$work/good.xml"
+expect "environment.d: /etc's 60-igpu.conf alone: PASS" 0 \
+        "PASS  EGL: /usr/share/glvnd/egl_vendor.d/10_nvidia.json is installed, and __EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json (/etc/environment.d/60-igpu.conf) keeps programs off it"
+rm "$root/etc/environment.d/60-igpu.conf"
+# A relative directory is the program's working directory's, never the root's.
+mkdir -p "$root-x/usr/share/glvnd/egl_vendor.d" && : > "$root-x/usr/share/glvnd/egl_vendor.d/10_nvidia.json"
+echo "__EGL_VENDOR_LIBRARY_DIRS=-x/usr/share/glvnd/egl_vendor.d" > "$root/etc/environment.d/60-igpu.conf"
+doctor -- --domain-xml="$work/good.xml"
+refute "__EGL_VENDOR_LIBRARY_DIRS with a relative directory: not read as a path under the root" "$EGL_WARN"
+rm -r "$root-x" "$root/etc/environment.d/60-igpu.conf"
+# Under --root, the user who ran sudo here is nobody of that root's.
+sed -i '/^\[LookingGlass\]/,$d' "$root/etc/vfiod/vfiod.conf"
+mkdir -p "$root/home/alice/.config/environment.d"
+echo "__EGL_VENDOR_LIBRARY_FILENAMES=/usr/share/glvnd/egl_vendor.d/50_mesa.json" > "$root/home/alice/.config/environment.d/60-igpu.conf"
+SUDO_USER=alice doctor -- --domain-xml="$work/good.xml"
+expect "--root, no User=, SUDO_USER=alice: alice's environment.d not read (SUDO_USER is this machine's)" 0 "$EGL_WARN"
 rm "$root"/usr/share/glvnd/egl_vendor.d/10_nvidia.json "$root"/usr/share/vulkan/icd.d/nvidia_icd.json
 doctor -- --domain-xml="$work/good.xml"
 expect "no nvidia ICD installed: PASS" 0 \

@@ -32,6 +32,7 @@ conf "$work/off.conf" "[GPU]" "Address=0000:01:00.0" "[Desktop]" "HideGpuAudio=n
 conf "$work/default.conf" "[GPU]" "Address=0000:01:00.0"
 conf "$work/found.conf" "[Desktop]" "HideGpuAudio=on"
 conf "$work/bad.conf" "[Desktop]" "HideGpuAudio=hdmi"
+conf "$work/gone.conf" "[GPU]" "Address=0000:05:00.0" "[Desktop]" "HideGpuAudio=yes"
 
 # udev_audio NAME WANT-RC WANT-STDOUT ARGS...: vfioctl udev-audio ARGS on the testbed.
 udev_audio() {
@@ -59,6 +60,9 @@ udev_audio "no Address=, the iGPU: nothing" 0 "" -c "$work/found.conf" 0000:00:0
 udev_audio "an invalid configuration: exit 3, nothing" 3 "" -c "$work/bad.conf" 0000:01:00.1
 grep -q "bad.conf:2: HideGpuAudio=hdmi is not a boolean" "$work/err" && ok "the invalid line is named" ||
         { nok "no 'bad.conf:2: HideGpuAudio=hdmi is not a boolean' on stderr"; sed 's/^/  | /' "$work/err"; }
+udev_audio "the configured GPU is not there (an eGPU unplugged): exit 0, nothing" 0 "" -c "$work/gone.conf" 0000:01:00.1
+! grep -v '^fakegpu: testbed' "$work/err" | grep -q . && ok "a GPU that is not there: not a word (every sound card at boot would say it)" ||
+        { nok "stderr for a GPU that is not there:"; sed 's/^/  | /' "$work/err"; }
 udev_audio "no address: exit 2" 2 "" -c "$work/on.conf"
 udev_audio "not a PCI address: exit 2" 2 "" -c "$work/on.conf" card1
 grep -q "'card1' is not a PCI address" "$work/err" && ok "the bad address is named" || nok "no message for 'card1'"
@@ -154,8 +158,8 @@ if python3 "$work/udev.py" parse "$rule" "$top/rules/70-vfiod.rules" 2> "$work/e
 else
         nok "a rule does not parse: $(cat "$work/err")"
 fi
-grep -q 'SUBSYSTEMS=="pci", IMPORT{program}="@BINDIR@/vfioctl udev-audio %b"' "$rule" &&
-        ok "the rule runs vfioctl udev-audio with the card's PCI function (%b)" || nok "the rule's IMPORT{program} changed"
+grep -q 'SUBSYSTEMS=="pci", IMPORT{program}="@BINDIR@/vfioctl udev-audio --journal %b"' "$rule" &&
+        ok "the rule runs vfioctl udev-audio --journal with the card's PCI function (%b)" || nok "the rule's IMPORT{program} changed"
 grep -q '^ENV{' "$rule" && nok "the rule sets properties itself instead of asking vfioctl" || ok "the rule sets nothing by itself"
 
 # rule_on NAME CONF DEVICE ACTION WANT: what the rule gives DEVICE (a path below the testbed's PCI devices).

@@ -8,10 +8,11 @@
  * /dev and gets its uevents. It serves until the command exits and exits
  * with the command's status.
  *
- *   fakegpu [--foreign] [--dgpu-boots] -- COMMAND [ARGS...]
+ *   fakegpu [--foreign] [--dgpu-boots] [--igpu=ADDRESS] -- COMMAND [ARGS...]
  *
  * --foreign: a USB controller (0000:00:14.0, xhci_hcd) shares the GPU's
  * IOMMU group. --dgpu-boots: the GPU is the boot display, not the iGPU.
+ * --igpu=ADDRESS: the iGPU sits at ADDRESS (another PCI domain, say).
  * (Both for vfioctl doctor's tests; without them the testbed is as above.)
  *
  * Re-executes itself under umockdev-wrapper when started without it.
@@ -60,16 +61,19 @@ int main(int argc, char **argv) {
         size_t n_functions = ELEMENTSOF(on_host);
         int a = 1;
         bool with_foreign = false, dgpu_boots = false;
+        const char *igpu = NULL;
 
         for (; a < argc && !streq(argv[a], "--"); a++)
                 if (streq(argv[a], "--foreign"))
                         with_foreign = true;
                 else if (streq(argv[a], "--dgpu-boots"))
                         dgpu_boots = true;
+                else if (startswith(argv[a], "--igpu="))
+                        igpu = argv[a] + strlen("--igpu=");
                 else
                         break;
         if (a + 1 >= argc || !streq(argv[a], "--")) {
-                fprintf(stderr, "usage: %s [--foreign] [--dgpu-boots] -- COMMAND [ARGS...]\n",
+                fprintf(stderr, "usage: %s [--foreign] [--dgpu-boots] [--igpu=ADDRESS] -- COMMAND [ARGS...]\n",
                         program_invocation_short_name);
                 return 2;
         }
@@ -78,6 +82,9 @@ int main(int argc, char **argv) {
                 for (size_t i = 0; i < n_functions; i++)
                         if (functions[i].boot_vga >= 0)
                                 functions[i].boot_vga = streq(functions[i].address, GPU);
+        for (size_t i = 0; igpu && i < n_functions; i++)
+                if (streq(functions[i].address, IGPU))
+                        functions[i].address = igpu;
         if (with_foreign)
                 functions[n_functions++] = foreign;
         if (fake_kernel_require_preload(argc, argv) < 0)
