@@ -102,9 +102,9 @@ grep -qx 'ExecStart=/usr/sbin/vfiod' "$root$units/vfiod.service" && ok "vfiod.se
         nok "vfiod.service: ExecStart= is not /usr/sbin/vfiod"
 grep -qx 'ExecStart=/usr/bin/vfioctl run-vm' "$root$units/windows-vm.service" && ok "windows-vm.service: ExecStart=/usr/bin/vfioctl run-vm" ||
         nok "windows-vm.service: ExecStart= is not /usr/bin/vfioctl run-vm"
-grep -qx 'SUBSYSTEMS=="pci", IMPORT{program}="/usr/bin/vfioctl udev-audio %b"' "$root$(var UDEVRULESDIR)/71-vfiod-audio.rules" &&
-        ok "71-vfiod-audio.rules: IMPORT{program}=\"/usr/bin/vfioctl udev-audio %b\"" ||
-        nok "71-vfiod-audio.rules does not run /usr/bin/vfioctl udev-audio %b"
+grep -qx 'SUBSYSTEMS=="pci", IMPORT{program}="/usr/bin/vfioctl udev-audio --journal %b"' "$root$(var UDEVRULESDIR)/71-vfiod-audio.rules" &&
+        ok "71-vfiod-audio.rules: IMPORT{program}=\"/usr/bin/vfioctl udev-audio --journal %b\"" ||
+        nok "71-vfiod-audio.rules does not run /usr/bin/vfioctl udev-audio --journal %b"
 sed 's|@BINDIR@|/usr/bin|g' "$top/rules/71-vfiod-audio.rules" | cmp -s - "$root$(var UDEVRULESDIR)/71-vfiod-audio.rules" &&
         ok "$(var UDEVRULESDIR)/71-vfiod-audio.rules is rules/71-vfiod-audio.rules with @BINDIR@ filled in" ||
         nok "$(var UDEVRULESDIR)/71-vfiod-audio.rules differs from rules/71-vfiod-audio.rules"
