@@ -48,7 +48,7 @@ SYSTEM_HELPERS := $(BUILD)/tests/fakegpu $(BUILD)/tests/vfiod-wait $(BUILD)/test
 .PHONY: all bench-deps check check-windows-vm demo check-fast check-asan check-valgrind check-kernel check-system deps install uninstall clean bench
 all: $(BUILD)/vfiod $(BUILD)/vfioctl
 
-$(BUILD)/agent/%.o: agent/%.c $(wildcard include/*.h) | $(BUILD)/agent
+$(BUILD)/agent/%.o: agent/%.c $(wildcard include/*.h agent/*.h) | $(BUILD)/agent
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
@@ -64,7 +64,7 @@ UMOCK_CFLAGS := $(shell $(PKG_CONFIG) --cflags umockdev-1.0 glib-2.0)
 UMOCK_LIBS := $(shell $(PKG_CONFIG) --libs umockdev-1.0 glib-2.0 libvirt) -lpthread
 
 $(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS) $(CMOCKA_LIBS)
+	$(CC) $(CFLAGS) -Iagent $(LDFLAGS) -o $@ $< $(LIB) $(LIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tests/fakekernel.o: tests/umockdev/fakekernel.c tests/umockdev/fakekernel.h | $(BUILD)/tests
 	$(CC) $(CFLAGS) $(UMOCK_CFLAGS) -Wno-strict-prototypes -c -o $@ $<

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "decide.h"
 #include "domain-job.h"
 #include "domain-watch.h"
 #include "event-log.h"
@@ -46,11 +47,12 @@ struct Daemon {
         sd_event_source *backoff_timer;      /* a handoff failed: no new one until it fires */
         unsigned failures;                   /* handoffs failed in a row */
         bool grace_expired;
-        bool give_back_now;                  /* the domain stopped: no grace */
-        /* libvirt's prepare hook had the GPU handed over (Vm.Prepare): the
-         * domain is starting, QEMU has not opened /dev/vfio/N yet, and no
-         * orphan grace may take the GPU back until it runs or stops. */
-        bool vm_starting;
+        /* What was asked or decided that outlives one reconcile (decide.h).
+         * INTENT_START: libvirt's prepare hook had the GPU handed over
+         * (Vm.Prepare), QEMU has not opened /dev/vfio/N yet, and no orphan
+         * grace may take the GPU back until the domain runs or stops, or
+         * start_hold_timer fires. */
+        Intent intent;
         sd_event_source *start_hold_timer;
         bool gpu_home;                       /* the last reconcile: all on host drivers, no handoff left */
 
@@ -97,6 +99,7 @@ struct Daemon {
 };
 
 static void reconcile_soon(Daemon *d);
+static void intent_set(Daemon *d, Intent i);
 static void request_complete(Daemon *d, RequestResult result, const char *fmt, ...) _printf_(3, 4);
 static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg);
 static void arm_timer(Daemon *d, sd_event_source **s, usec_t after, sd_event_time_handler_t cb);
@@ -198,8 +201,8 @@ static int on_worker_exit(sd_event_source *s _unused_, int fd, uint32_t revents 
                           .reaction_usec = first_write > d->worker_trigger ? first_write - d->worker_trigger : 0 };
         /* A stuck give-back is still owed once the write returns; after any
          * other outcome the orphan grace decides when to try again. */
-        if (!d->worker_to_vfio && outcome != HANDOFF_STUCK)
-                d->give_back_now = false;
+        if (!d->worker_to_vfio && outcome != HANDOFF_STUCK && d->intent == INTENT_GIVE_BACK)
+                intent_set(d, INTENT_FOLLOW);
 
         /* A handoff that failed is not retried at once: the same failure
          * would repeat in a tight loop. 2 s, doubling, at most 5 min. */
@@ -362,14 +365,23 @@ static void disarm(sd_event_source *s) {
  * bound is for a libvirtd that died while it was starting the domain. */
 #define START_HOLD_USEC (5 * 60 * USEC_PER_SEC)
 
+/* One intent at a time; leaving INTENT_START ends its hold. */
+static void intent_set(Daemon *d, Intent i) {
+        if (d->intent == INTENT_START && i != INTENT_START)
+                disarm(d->start_hold_timer);
+        if (d->intent != i)
+                log_debug("Intent: %s -> %s.", intent_to_string(d->intent), intent_to_string(i));
+        d->intent = i;
+}
+
 static void start_hold_end(Daemon *d) {
-        d->vm_starting = false;
-        disarm(d->start_hold_timer);
+        if (d->intent == INTENT_START)
+                intent_set(d, INTENT_FOLLOW);
 }
 
 static int on_start_hold(sd_event_source *s _unused_, uint64_t usec _unused_, void *userdata) {
         Daemon *d = userdata;
-        if (d->vm_starting)
+        if (d->intent == INTENT_START)
                 log_warning("%s was handed over for %s %d s ago and the domain never ran: the orphan grace applies now.",
                             d->gpu->address_str, domain_name(d), (int) (START_HOLD_USEC / USEC_PER_SEC));
         start_hold_end(d);
@@ -427,7 +439,7 @@ static void follow_domain(Daemon *d) {
                 return;
         if (!d->gpu_home)
                 domain_watch_follow(d->domain, true, "the GPU is not on its host drivers");
-        else if (d->vm_starting || (d->request_active && d->request == REQUEST_VM_START))
+        else if (d->intent == INTENT_START || (d->request_active && d->request == REQUEST_VM_START))
                 domain_watch_follow(d->domain, true, "the domain is being started");
         else if (domain_state(d) == DOMAIN_ACTIVE)
                 domain_watch_follow(d->domain, true, "the domain runs");
@@ -450,125 +462,146 @@ static int vm_holders(const Gpu *g, HolderList *ret) {
         return ret->n > 0;
 }
 
-static void reconcile(Daemon *d) {
+/* What act() needs besides the snapshot. */
+typedef struct Observation {
+        Snapshot snapshot;
+        int lock;                 /* the handoff lock, taken before looking; -1 when not */
+        pid_t stuck_pid;          /* the writer of a stuck record */
+        char *stuck;              /* what that record says */
+        const char *host_driver;  /* the display function's, for the status */
+        HolderList vm_holders;
+} Observation;
+
+static void observation_done(Observation *o) {
+        if (o->lock >= 0)
+                close(o->lock);
+        free(o->stuck);
+        holder_list_done(&o->vm_holders);
+}
+
+/* Reads the truth into one snapshot: each function's driver and override,
+ * the records in /run/vfiod, the domain's state, the holders of the VM's
+ * nodes, what was asked. */
+static void observe(Daemon *d, Observation *o) {
         Gpu *g = d->gpu;
-        size_t vfio = 0, host = 0, none = 0, n = 0;
-        bool dirty = false;  /* a handoff cut short left overrides or its record */
-        const char *host_driver = NULL;
-        _cleanup_free_ char *stuck = NULL;
-        pid_t stuck_pid = 0;
+        Snapshot *s = &o->snapshot;
 
-        if (d->worker_pid > 0)
-                return; /* it reconciles again when the worker is done */
-
+        *o = (Observation) { .lock = -1 };
         /* Someone else's handoff (vfioctl) in progress: look again shortly.
          * Taken before looking, and handed to the worker, so that nothing
          * moves the GPU between what reconcile() sees and what it does. */
-        _cleanup_close_ int lock = -1;
-        if (handoff_lock(g->address_str, &lock) == -EBUSY) {
-                d->gpu_home = false;
-                set_status(d, OWNER_TRANSITIONING, "%s: another process is handing it over", g->address_str);
-                arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
+        if (handoff_lock(g->address_str, &o->lock) == -EBUSY) {
+                s->lock_busy = true;
                 return;
         }
-
         (void) gpu_refresh(g);
-        bool recorded = handoff_state_exists(g->address_str);
-        for (size_t i = 0; i < g->n_functions; i++) {
+        s->recorded = handoff_state_exists(g->address_str);
+        for (size_t i = 0; i < g->n_functions && s->n_functions < SNAPSHOT_FUNCTIONS_MAX; i++) {
                 PciFunction *f = &g->functions[i];
                 if (f->role != ROLE_GPU)
                         continue;
-                n++;
-                if (!stuck_pid)
-                        (void) stuck_describe(f->address_str, &stuck_pid, &stuck);
-                if (f->driver_override)
-                        dirty = true;
-                if (!f->driver && !f->driver_override && !recorded)
-                        host++;  /* no driver, and not by vfiod's doing (blacklisted, not probed yet): the host's */
-                else if (!f->driver)
-                        none++;
-                else if (streq(f->driver, VFIO_DRIVER))
-                        vfio++;
-                else {
-                        host++;
-                        if (pci_class_is_display(f->class))
-                                host_driver = f->driver;
-                }
+                if (!o->stuck_pid)
+                        (void) stuck_describe(f->address_str, &o->stuck_pid, &o->stuck);
+                FunctionSeen *fs = &s->functions[s->n_functions++];
+                fs->override = f->driver_override != NULL;
+                fs->driver = !f->driver ? FUNCTION_NO_DRIVER :
+                             streq(f->driver, VFIO_DRIVER) ? FUNCTION_ON_VFIO : FUNCTION_ON_HOST;
+                if (fs->driver == FUNCTION_ON_HOST && pci_class_is_display(f->class))
+                        o->host_driver = f->driver;
         }
+        s->stuck = o->stuck_pid > 0;
+        s->domain = domain_state(d);
+        s->start_requested = d->request_active && d->request == REQUEST_VM_START;
+        s->stop_requested = d->request_active && d->request == REQUEST_VM_STOP;
+        s->intent = d->intent;
+        s->grace_expired = d->grace_expired;
+        /* The scan of /proc is the dearest look: only where a give-back could follow. */
+        SnapshotCounts c = snapshot_count(s);
+        if (!s->stuck && (c.on_host < s->n_functions || c.dirty) && s->domain == DOMAIN_INACTIVE)
+                s->vm_nodes_held = vm_holders(g, &o->vm_holders) > 0;
+}
 
-        if (host == n && recorded)
-                dirty = true;
-        d->gpu_home = host == n && !dirty;
+static void act(Daemon *d, Observation *o, const Decision *dec) {
+        Gpu *g = d->gpu;
+        SnapshotCounts c = snapshot_count(&o->snapshot);
 
-        if (stuck_pid > 0) {
+        log_debug("Reconcile: %s (%s; intent %s).", action_to_string(dec->action), dec->why, intent_to_string(d->intent));
+        if (dec->action != ACTION_WAIT_LOCK)
+                d->gpu_home = c.on_host == o->snapshot.n_functions && !c.dirty;
+        switch (dec->action) {
+        case ACTION_WAIT_LOCK:
+                d->gpu_home = false;
+                set_status(d, dec->owner, "%s: another process is handing it over", g->address_str);
+                arm_timer(d, &d->retry_timer, USEC_PER_SEC, on_retry);
+                break;
+        case ACTION_WATCH_STUCK: {
                 /* Its exit is the only sign that the write returned. */
-                HolderList writer = { .items = &(Holder) { .pid = stuck_pid }, .n = 1 };
+                HolderList writer = { .items = &(Holder) { .pid = o->stuck_pid }, .n = 1 };
                 watch_holders(d, &writer);
-                set_status(d, OWNER_STUCK, "%s stuck: %s", g->address_str, strna(stuck));
-                return;
+                set_status(d, dec->owner, "%s stuck: %s", g->address_str, strna(o->stuck));
+                break;
         }
-        if (host == n && !dirty) {
+        case ACTION_HOME:
+        case ACTION_LENT:
                 disarm(d->grace_timer);
-                d->grace_expired = d->give_back_now = false;
-                start_hold_end(d);
-                set_status(d, OWNER_HOST, "%s on the host (%s)", g->address_str, strna(host_driver));
-                return;
+                d->grace_expired = false;
+                intent_set(d, INTENT_FOLLOW);
+                if (dec->action == ACTION_HOME)
+                        set_status(d, dec->owner, "%s on the host (%s)", g->address_str, strna(o->host_driver));
+                else
+                        set_status(d, dec->owner, "%s lent to %s", g->address_str, domain_name(d));
+                break;
+        case ACTION_WAIT_LIBVIRT:
+                set_status(d, dec->owner, "%s %s; libvirt unreachable, waiting to learn whether %s runs", g->address_str,
+                           dec->owner == OWNER_VFIO ? "on vfio-pci" : "part-way through a handoff", domain_name(d));
+                break;
+        case ACTION_FINISH_TO_VFIO:
+                (void) worker_start(d, true, false, false, &o->lock);
+                break;
+        case ACTION_HOLD_START:
+                set_status(d, dec->owner, "%s on vfio-pci, %s starting", g->address_str, domain_name(d));
+                break;
+        case ACTION_WAIT_HOLDERS: {
+                _cleanup_free_ char *who = holders_format(&o->vm_holders);
+                watch_holders(d, &o->vm_holders);
+                set_status(d, dec->owner, "%s on vfio-pci, in use by %s", g->address_str, strna(who));
+                break;
         }
-
-        DomainState ds = domain_state(d);
-        if (ds == DOMAIN_ACTIVE && vfio == n) {
+        case ACTION_NOT_OURS:
                 disarm(d->grace_timer);
-                d->grace_expired = d->give_back_now = false;
-                start_hold_end(d);
-                set_status(d, OWNER_VFIO, "%s lent to %s", g->address_str, domain_name(d));
-                return;
-        }
-        if (ds == DOMAIN_UNKNOWN) {
-                /* Never take the GPU from a VM we cannot see. */
-                set_status(d, vfio == n ? OWNER_VFIO : OWNER_INCOMPLETE,
-                           "%s %s; libvirt unreachable, waiting to learn whether %s runs",
-                           g->address_str, vfio == n ? "on vfio-pci" : "part-way through a handoff", domain_name(d));
-                return;
-        }
-
-        if (ds == DOMAIN_ACTIVE) {
-                /* Running, but a handoff to it was cut short (its process was
-                 * killed): finish the move towards the VM. */
-                (void) worker_start(d, true, false, false, &lock);
-                return;
-        }
-
-        /* Vm.Start, or libvirt's prepare hook (Vm.Prepare), between the
-         * handoff and QEMU's start: the domain is not active yet, the GPU is its.
-         * A give-back already decided (the domain stopped, Vm.Stop, ForceHost,
-         * a start that failed) wins over the hold. */
-        if ((d->request_active && d->request == REQUEST_VM_START) || (d->vm_starting && !d->give_back_now)) {
-                set_status(d, OWNER_VFIO, "%s on vfio-pci, %s starting", g->address_str, domain_name(d));
-                return;
-        }
-
-        /* The domain does not run and the GPU is (partly) on vfio-pci. */
-        HolderList holders = {};
-        unwatch_holders(d);
-        if (vm_holders(g, &holders) > 0) {
-                _cleanup_free_ char *who = holders_format(&holders);
-                watch_holders(d, &holders);
-                holder_list_done(&holders);
-                set_status(d, OWNER_VFIO, "%s on vfio-pci, in use by %s", g->address_str, strna(who));
-                return;
-        }
-
-        if (d->give_back_now || d->grace_expired || none > 0 || host > 0) {
-                /* give_back_now stays until the worker reports (on_worker_exit).
+                d->grace_expired = false;
+                intent_set(d, INTENT_FOLLOW);
+                set_status(d, dec->owner, "%s on vfio-pci, not by vfiod (no record, no driver_override): left there; "
+                           "vfioctl to-host gives it back", g->address_str);
+                break;
+        case ACTION_GIVE_BACK:
+                /* INTENT_GIVE_BACK stays until the worker reports (on_worker_exit).
                  * The give-back a Vm.Stop waits for is that request's, not a recovery. */
+                unwatch_holders(d);
                 d->grace_expired = false;
                 disarm(d->grace_timer);
-                (void) worker_start(d, false, false, d->request_active && d->request == REQUEST_VM_STOP, &lock);
-                return;
+                (void) worker_start(d, false, false, dec->requested, &o->lock);
+                break;
+        case ACTION_GRACE:
+                unwatch_holders(d);
+                arm_timer(d, &d->grace_timer, d->config->orphan_grace, on_grace);
+                set_status(d, dec->owner, "%s on vfio-pci with no VM running; back to the host in %.0fs unless one starts",
+                           g->address_str, (double) d->config->orphan_grace / USEC_PER_SEC);
+                break;
+        case _ACTION_MAX:
+                break;
         }
-        arm_timer(d, &d->grace_timer, d->config->orphan_grace, on_grace);
-        set_status(d, OWNER_VFIO, "%s on vfio-pci with no VM running; back to the host in %.0fs unless one starts",
-                   g->address_str, (double) d->config->orphan_grace / USEC_PER_SEC);
+}
+
+/* The one place that decides: observe, decide, act. */
+static void reconcile(Daemon *d) {
+        _cleanup_(observation_done) Observation o = { .lock = -1 };
+
+        if (d->worker_pid > 0)
+                return; /* it reconciles again when the worker is done */
+        observe(d, &o);
+        Decision dec = decide(&o.snapshot);
+        act(d, &o, &dec);
 }
 
 static void request_check(Daemon *d);
@@ -659,7 +692,7 @@ static int on_job_exit(sd_event_source *s _unused_, int fd, uint32_t revents _un
                         snprintf(d->job_report, sizeof(d->job_report), "%s", why);
                 } else {
                         /* The VM did not start: the GPU goes back now, not after the grace. */
-                        d->give_back_now = true;
+                        intent_set(d, INTENT_GIVE_BACK);
                         request_complete(d, REQUEST_LIBVIRT, "%s did not start: %s", domain_name(d), why);
                 }
                 break;
@@ -719,14 +752,14 @@ static void request_worker_done(Daemon *d, HandoffOutcome o, const char *msg) {
         if (d->request == REQUEST_VM_START && r == REQUEST_OK) {
                 d->request_stage = STAGE_JOB;
                 if (job_start(d, DOMAIN_JOB_CREATE) < 0) {
-                        d->give_back_now = true;
+                        intent_set(d, INTENT_GIVE_BACK);
                         request_complete(d, REQUEST_LIBVIRT, "%s is on vfio-pci, but starting %s failed",
                                          d->gpu->address_str, domain_name(d));
                 }
                 return;
         }
         if (d->request == REQUEST_VM_PREPARE && r == REQUEST_OK) {
-                d->vm_starting = true;
+                intent_set(d, INTENT_START);
                 arm_timer(d, &d->start_hold_timer, START_HOLD_USEC, on_start_hold);
                 request_complete(d, REQUEST_OK, "%s", msg);
         } else if (d->request == REQUEST_VM_STOP && r == REQUEST_OK)
@@ -822,7 +855,7 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
         if (kind == REQUEST_VM_STOP) {
                 /* Not running: only the give-back is left, at once. */
                 d->request_stage = STAGE_WAIT_STOP;
-                d->give_back_now = true;
+                intent_set(d, INTENT_GIVE_BACK);
                 reconcile_soon(d);
                 return 0;
         }
@@ -830,7 +863,7 @@ int daemon_request(Daemon *d, RequestKind kind, bool drain, uint64_t timeout_use
         if (kind == REQUEST_FORCE_HOST) {
                 d->failures = 0;
                 disarm(d->backoff_timer);
-                d->give_back_now = true;
+                intent_set(d, INTENT_GIVE_BACK);
         }
         r = handoff_lock(d->gpu->address_str, &lock);
         if (r == -EBUSY) {
@@ -967,8 +1000,7 @@ static void on_domain(DomainWatch *w _unused_, DomainChange change, const char *
         }
         if (change == DOMAIN_CHANGE_STOPPED) {
                 snprintf(d->vm_last_stop, sizeof(d->vm_last_stop), "%s", detail);
-                d->give_back_now = true;
-                start_hold_end(d);
+                intent_set(d, INTENT_GIVE_BACK);
                 looking_glass_stop(d->config->lg_user, d->config->lg_unit);
         }
         if (d->changed)

@@ -242,6 +242,29 @@ static void test_running_domain_keeps_gpu(void **state) {
         assert_int_equal(daemon_recoveries(fx->d), 0);
 }
 
+/* On vfio-pci by someone else's doing (vfio-pci.ids at boot, a bind by
+ * hand: no driver_override, no record of vfiod's): no domain runs, and
+ * vfiod leaves it there through several grace periods; ToHost, a user's
+ * request, still gives it back. */
+static void test_bound_by_hand_left_alone(void **state) {
+        Fixture *fx = *state;
+        FakePciFunction by_hand[ELEMENTSOF(lent)];
+        memcpy(by_hand, lent, sizeof(lent));
+        for (size_t i = 0; i < ELEMENTSOF(by_hand); i++)
+                by_hand[i].override = NULL;
+        fake_kernel_free(fx->k);
+        fx->k = fake_kernel_new(&(FakeScenario) { .functions = by_hand, .n_functions = ELEMENTSOF(by_hand) });
+        write_config(fx, "[VM]\nDomain=nosuchvm\nURI=test:///default\n[Handoff]\nOrphanGraceSec=100ms\n");
+        assert_int_equal(daemon_new(fx->event, fx->config, &fx->d), 0);
+        run_for(fx, 400);
+        assert_true(driver_is(fx, GPU, "vfio-pci"));
+        assert_true(driver_is(fx, AUDIO, "vfio-pci"));
+        assert_int_equal(daemon_owner(fx->d), OWNER_VFIO);
+        assert_non_null(strstr(daemon_status(fx->d), "not by vfiod"));
+        assert_int_equal(daemon_recoveries(fx->d), 0);
+        assert_int_equal(fake_kernel_writes(fx->k), 0);
+}
+
 typedef struct Reply {
         bool done;
         RequestResult result;
@@ -710,6 +733,7 @@ int main(int argc, char **argv) {
                 T(test_domain_stop_gives_back),
                 T(test_domain_shutdown_gives_back),
                 T(test_orphan_grace_and_holder),
+                T(test_bound_by_hand_left_alone),
                 T(test_running_domain_keeps_gpu),
                 T(test_prepare_holds_while_starting),
                 T(test_prepare_without_vm),
