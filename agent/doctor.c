@@ -50,6 +50,21 @@ typedef struct Check {
         char *fix;
 } Check;
 
+/* One of the GPU's framebuffers, as fbcon_survey() saw it. */
+typedef struct FbconNode {
+        char *node;              /* /dev/fbN */
+        int fb;
+        bool on;                 /* consoles are on it */
+        char *why;               /* how that is known */
+} FbconNode;
+
+typedef enum BootLoader {
+        BOOT_GRUB,               /* /etc/default/grub, update-grub or grub2-mkconfig */
+        BOOT_GRUBBY,             /* boot loader entries that grubby edits (Fedora) */
+        BOOT_OSTREE,             /* rpm-ostree kargs (Fedora Atomic, Bazzite) */
+        BOOT_ENTRIES,            /* boot loader entries and /etc/kernel/cmdline (systemd-boot) */
+} BootLoader;
+
 typedef struct Doctor {
         const char *root;        /* "" without --root */
         char *proc;              /* /proc, under --root's DIR */
@@ -57,15 +72,20 @@ typedef struct Doctor {
         Config *config;
         struct udev *udev;
         Gpu *gpu;                /* NULL: none found */
-        char boot_address[PCI_ADDRESS_STRLEN]; /* the boot display; "": none found */
+        char boot_address[PCI_ADDRESS_STRLEN]; /* the iGPU: the boot display but the GPU; "": none found */
         char *boot_syspath;
         char **cmdline;          /* words of /proc/cmdline */
         char **host_modules;     /* what has to load at boot: the GPU's host drivers, '_' for '-' */
         char *grub_fix;          /* the one boot-loader fix: every check's changes to the command line */
         int fbcon_map;           /* the framebuffer fbcon's consoles should move to; -1: leave fbcon's map alone */
+        char *fbcon_bind;        /* fbcon's vtconsole bind file when it is bound; NULL: not bound */
+        FbconNode *fbcon_nodes;  /* the GPU's framebuffers */
+        size_t n_fbcon_nodes;
+        char *igpu_fb;           /* the iGPU's framebuffer; NULL: none */
+        int igpu_fb_number;
         bool debian;
-        bool bls;                /* boot loader entries (Fedora's BLS): grubby edits the command line */
-        int boot_found;          /* find_boot_display()'s result */
+        BootLoader boot_loader;
+        int boot_found;          /* find_igpu(): 1 the boot display, 2 another display controller, 0 none */
         virConnectPtr conn;
         virDomainPtr domain;
         Check *checks;
@@ -148,9 +168,35 @@ static void doctor_done(Doctor *d) {
         free(d->grub_fix);
         free(d->proc);
         free(d->boot_syspath);
+        for (size_t i = 0; i < d->n_fbcon_nodes; i++) {
+                free(d->fbcon_nodes[i].node);
+                free(d->fbcon_nodes[i].why);
+        }
+        free(d->fbcon_nodes);
+        free(d->fbcon_bind);
+        free(d->igpu_fb);
 }
 
 /* ---- small helpers ---- */
+
+/* *s, then sep and the formatted piece (no sep before the first). */
+static int append(char **s, const char *sep, const char *format, ...) _printf_(3, 4);
+static int append(char **s, const char *sep, const char *format, ...) {
+        _cleanup_free_ char *piece = NULL;
+        va_list ap;
+        va_start(ap, format);
+        int n = vasprintf(&piece, format, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        char *t = strf("%s%s%s", strempty(*s), *s ? sep : "", piece);
+        if (!t)
+                return -ENOMEM;
+        free(*s);
+        *s = t;
+        return 0;
+}
+
 
 static char *root_path(const Doctor *d, const char *path) {
         return strf("%s%s", d->root, path);
@@ -228,8 +274,30 @@ static const char *param_value(const char *word, const char *key) {
         return k && module_eq(k, key) ? eq + 1 : NULL;
 }
 
+/* Does word set want ("KEY=VALUE"), VALUE one of its comma list
+ * (intel_iommu=on,igfx_off sets intel_iommu=on)? */
+static bool word_sets(const char *word, const char *want) {
+        const char *eq = strchr(want, '=');
+        if (!eq)
+                return streq(word, want);
+        _cleanup_free_ char *key = strndup(want, (size_t) (eq - want));
+        const char *v = key ? param_value(word, key) : NULL;
+        size_t l = strlen(eq + 1);
+        for (const char *p = v; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                if (strncmp(p, eq + 1, l) == 0 && (p[l] == ',' || p[l] == 0))
+                        return true;
+        return false;
+}
+
+static bool words_set(char **words, const char *want) {
+        STRV_FOREACH(w, words)
+                if (word_sets(*w, want))
+                        return true;
+        return false;
+}
+
 static bool cmdline_has(const Doctor *d, const char *word) {
-        return strv_contains(d->cmdline, word);
+        return words_set(d->cmdline, word);
 }
 
 static const PciFunction *gpu_main_function(const Gpu *g) {
@@ -375,9 +443,27 @@ static int cmdline_rewrite(const Doctor *d, char **words, const char *const *add
                 if (clean && strv_extend(&out, clean) < 0)
                         return -ENOMEM;
         }
-        for (const char *const *a = add; a && *a; a++)
-                if (!strv_contains(out, *a) && strv_extend(&out, *a) < 0)
+        /* What is missing joins a word of the same key (fbcon=font:X,map:0):
+         * the kernel takes these as comma lists, and grubby and rpm-ostree
+         * replace a key's words with the one they are given. */
+        for (const char *const *a = add; a && *a; a++) {
+                const char *eq = strchr(*a, '=');
+                if (words_set(out, *a))
+                        continue;
+                _cleanup_free_ char *key = eq ? strndup(*a, (size_t) (eq - *a)) : NULL;
+                char **same = NULL;
+                for (char **w = out; key && *w && !same; w++)
+                        if (param_value(*w, key))
+                                same = w;
+                if (same) {
+                        char *merged = strf("%s,%s", *same, eq + 1);
+                        if (!merged)
+                                return -ENOMEM;
+                        free(*same);
+                        *same = merged;
+                } else if (strv_extend(&out, *a) < 0)
                         return -ENOMEM;
+        }
         *ret = TAKE_PTR(out);
         return 0;
 }
@@ -407,14 +493,17 @@ static char *grub_value(const char *text, const char *var) {
         return found;
 }
 
-/* Fedora's boot loader entries carry each kernel's own command line (the
- * running one is theirs): grubby edits them all, from what the kernel was
- * booted with. */
-static int grubby_fix_build(Doctor *d, const char *const *add) {
-        _cleanup_strv_free_ char **want = NULL, **removed = calloc(1, sizeof(char *)), **added = calloc(1, sizeof(char *));
+/* Where the boot loader keeps its entries, each kernel's own command line
+ * (the running one is theirs) is edited from what the kernel was booted
+ * with: grubby (Fedora), rpm-ostree (Fedora Atomic), or by hand
+ * (systemd-boot: the entries and /etc/kernel/cmdline, which kernel-install
+ * reads for the next kernels). */
+static int entries_fix_build(Doctor *d, const char *const *add) {
+        _cleanup_strv_free_ char **want = NULL, **removed = calloc(1, sizeof(char *)), **added = calloc(1, sizeof(char *)),
+                                 **line = calloc(1, sizeof(char *));
         int r;
 
-        if (!removed || !added)
+        if (!removed || !added || !line)
                 return -ENOMEM;
         if ((r = cmdline_rewrite(d, d->cmdline, add, &want)) < 0)
                 return r;
@@ -422,16 +511,35 @@ static int grubby_fix_build(Doctor *d, const char *const *add) {
                 if (!strv_contains(want, *w) && strv_extend(&removed, *w) < 0)
                         return -ENOMEM;
         STRV_FOREACH(w, want)
-                if (!strv_contains(d->cmdline, *w) && strv_extend(&added, *w) < 0)
+                if ((!strv_contains(d->cmdline, *w) && strv_extend(&added, *w) < 0) ||
+                    (!startswith(*w, "BOOT_IMAGE=") && !startswith(*w, "initrd=") && strv_extend(&line, *w) < 0))
                         return -ENOMEM;
-        _cleanup_free_ char *a = strv_join(added, " "), *rm = strv_join(removed, " ");
-        if (!a || !rm)
-                return -ENOMEM;
-        if (!*a && !*rm)
-                d->grub_fix = strdup("the boot entries carry the right command line (grubby --info=ALL): reboot");
-        else
+        if (!removed[0] && !added[0]) {
+                d->grub_fix = strdup(d->boot_loader == BOOT_OSTREE ? "the deployment's command line is right "
+                                                                     "(rpm-ostree kargs): reboot" :
+                                     "the boot entries carry the right command line: reboot");
+                return d->grub_fix ? 0 : -ENOMEM;
+        }
+        if (d->boot_loader == BOOT_OSTREE) {
+                _cleanup_free_ char *ops = NULL;
+                STRV_FOREACH(w, removed)
+                        if ((r = append(&ops, " ", "--delete=%s", *w)) < 0)
+                                return r;
+                STRV_FOREACH(w, added)
+                        if ((r = append(&ops, " ", "--append=%s", *w)) < 0)
+                                return r;
+                d->grub_fix = strf("rpm-ostree kargs %s, then reboot", ops);
+        } else if (d->boot_loader == BOOT_GRUBBY) {
+                _cleanup_free_ char *a = strv_join(added, " "), *rm = strv_join(removed, " ");
+                if (!a || !rm)
+                        return -ENOMEM;
                 d->grub_fix = strf("grubby --update-kernel=ALL%s%s%s%s%s%s, then reboot", *a ? " --args=\"" : "", a,
                                    *a ? "\"" : "", *rm ? " --remove-args=\"" : "", rm, *rm ? "\"" : "");
+        } else {
+                _cleanup_free_ char *l = strv_join(line, " ");
+                d->grub_fix = l ? strf("the options line of each /boot/loader/entries/*.conf, and /etc/kernel/cmdline: %s, "
+                                       "then reboot", l) : NULL;
+        }
         return d->grub_fix ? 0 : -ENOMEM;
 }
 
@@ -447,8 +555,8 @@ static int grub_fix_build(Doctor *d) {
         if (d->fbcon_map >= 0 && !(map = strf("fbcon=map:%d", d->fbcon_map)))
                 return -ENOMEM;
         want[2] = map;
-        if (d->bls)
-                return grubby_fix_build(d, want);
+        if (d->boot_loader != BOOT_GRUB)
+                return entries_fix_build(d, want);
 
         (void) root_read(d, "/etc/default/grub", &text);
         linux_v = grub_value(text, "GRUB_CMDLINE_LINUX");
@@ -567,10 +675,14 @@ static int check_gpu(Doctor *d) {
                          strna(f->name), f->vendor, f->device, f->driver ?: "no driver");
 }
 
-/* The boot display among all display controllers: its address and syspath. */
-static int find_boot_display(Doctor *d, char address[static PCI_ADDRESS_STRLEN], char **ret_syspath) {
+/* The iGPU, where the desktop belongs: a display controller off the GPU's
+ * slot, the boot display if one is (1), else the first other (2); 0: none.
+ * Every fix that names the iGPU names this one, never the GPU. */
+static int find_igpu(Doctor *d, char address[static PCI_ADDRESS_STRLEN], char **ret_syspath) {
         _cleanup_(udev_enumerate_unrefp) struct udev_enumerate *e = udev_enumerate_new(d->udev);
+        const PciFunction *gpu = gpu_main_function(d->gpu);
         struct udev_list_entry *i;
+        int found = 0;
 
         if (!e)
                 return -ENOMEM;
@@ -587,13 +699,20 @@ static int find_boot_display(Doctor *d, char address[static PCI_ADDRESS_STRLEN],
                 const char *bv = udev_device_get_sysattr_value(dev, "boot_vga");
                 const char *slot = udev_device_get_property_value(dev, "PCI_SLOT_NAME") ?: udev_device_get_sysname(dev);
                 if (!cls || parse_sysfs_hex(cls, &class) < 0 || !pci_class_is_display((unsigned) class) ||
-                    !bv || !streq(bv, "1") || pci_address_parse(slot, &a) < 0)
+                    pci_address_parse(slot, &a) < 0 || pci_address_same_slot(&a, &gpu->address))
+                        continue;
+                bool boot = bv && streq(bv, "1");
+                if (found && !boot)
                         continue;
                 pci_address_format(&a, address);
-                *ret_syspath = strdup(udev_device_get_syspath(dev));
-                return *ret_syspath ? 1 : -ENOMEM;
+                free(*ret_syspath);
+                if (!(*ret_syspath = strdup(udev_device_get_syspath(dev))))
+                        return -ENOMEM;
+                found = boot ? 1 : 2;
+                if (boot)
+                        break;
         }
-        return 0;
+        return found;
 }
 
 /* What draws on a DRM node: the compositor says how to keep it on the iGPU. */
@@ -735,7 +854,8 @@ static char *xorg_bus_id(const Doctor *d) {
  * which drivers probe, and the by-path links hold ':', which the
  * compositors' DRM_DEVICES lists split on. */
 static char *igpu_link_rule(const Doctor *d) {
-        return strf("echo 'SUBSYSTEM==\"drm\", KERNEL==\"card[0-9]*\", KERNELS==\"%s\", SYMLINK+=\"%s\"' > "
+        return strf("echo 'SUBSYSTEM==\"drm\", KERNEL==\"card[0-9]*\", ENV{DEVTYPE}==\"drm_minor\", KERNELS==\"%s\", "
+                    "SYMLINK+=\"%s\"' > "
                     "/etc/udev/rules.d/61-vfiod-igpu.rules && udevadm control --reload && "
                     "udevadm trigger --action=change --subsystem-match=drm",
                     d->boot_address[0] ? d->boot_address : "IGPU (the iGPU's address, lspci -D)", IGPU_LINK_NAME);
@@ -788,7 +908,7 @@ static int check_display(Doctor *d) {
         if (gpu_main_function(d->gpu)->boot_vga)
                 r = check_add(d, "boot-display", CHECK_FAIL, display_fix,
                               "display: the GPU %s is the boot display", d->gpu->address_str);
-        else if (d->boot_found == 0)
+        else if (d->boot_found != 1)
                 r = check_add(d, "boot-display", CHECK_FAIL, display_fix,
                               "display: no boot display besides the GPU %s (is the iGPU off?)", d->gpu->address_str);
         else
@@ -880,24 +1000,21 @@ static bool audio_rule_installed(const Doctor *d) {
  * picked: run as root, it reaches each user's manager, gdm's greeter
  * session (a system user nobody logs in as) too. */
 static char *sound_server_restart(const HolderList *l, const bool *pick) {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_strv_free_ char **cmds = calloc(1, sizeof(char *));
+        if (!cmds)
+                return NULL;
         for (size_t i = 0; i < l->n; i++) {
                 if (!pick[i])
                         continue;
                 /* WirePlumber has the card; restarting it makes PipeWire's nodes go too. */
                 const char *unit = streq(l->items[i].comm, "pulseaudio") ? "pulseaudio" : "wireplumber";
                 _cleanup_free_ char *one = strf("systemctl --user -M %s@ restart %s", l->items[i].user, unit);
-                if (!one)
+                if (!one || (!strv_contains(cmds, one) && strv_extend(&cmds, one) < 0))
                         return NULL;
-                if (text && strstr(text, one))
-                        continue;
-                char *n = strf("%s%s%s", strempty(text), text ? " && " : "", one);
-                if (!n)
-                        return NULL;
-                free(text);
-                text = n;
         }
-        return text ? strf("as root: %s", text) : NULL;
+        _cleanup_free_ char *all = strv_join(cmds, " && ");
+        /* -M USER@ came with systemd 248. */
+        return all ? strf("as root: %s (before systemd 248: systemctl --user restart, as that user)", all) : NULL;
 }
 
 /* One ALSA card of the GPU (FUNCTION/sound/cardN): who has it open, and
@@ -1056,99 +1173,94 @@ static int fbcon_on_gpu_fb(const char *path, int fb, const char *map, char **ret
                 on = r > 0;
                 *ret_why = on ? strf("console %u is on it", console) : strdup("no console is on it");
         } else {
-                /* Not readable (not root): the command line's map, else the kernel's default fb0. */
+                /* Not readable (not root): the command line's map (fbcon.c:
+                 * each character minus '0' names one), else the kernel's default fb0. */
                 on = map ? strchr(map, '0' + fb) != NULL : fb == 0;
                 *ret_why = map ? strf("fbcon=map:%s on the kernel command line", map) : strdup("the kernel's default map, fb0");
         }
         return *ret_why ? on : -ENOMEM;
 }
 
-/* The iGPU's framebuffer, where the consoles go instead: its node and
- * number; -1: none, or none that fbcon=map: can name (one digit a console). */
-static int igpu_framebuffer(const Doctor *d, char **ret_node) {
-        int r = first_node_below(d->boot_syspath, "fb", ret_node);
-        if (r <= 0)
-                return r < 0 ? r : -1;
-        int k = fb_number(*ret_node);
-        return k <= 9 ? k : -1;
-}
-
-/* Before the command-line fix is built: must fbcon's map move (fbcon bound,
- * a console on one of the GPU's framebuffers), and to which framebuffer. */
+/* fbcon and the GPU's framebuffers, once, before the command-line fix is
+ * built: that fix moves fbcon's map when a console is on one of them. */
 static int fbcon_survey(Doctor *d) {
         _cleanup_device_nodes_ DeviceNodeList nodes = {};
-        _cleanup_free_ char *bind_path = NULL, *igpu_fb = NULL, *map = NULL;
-        int r, k;
+        _cleanup_free_ char *map = NULL;
+        int r;
 
-        d->fbcon_map = -1;
+        d->fbcon_map = d->igpu_fb_number = -1;
         if (!d->gpu)
                 return 0;
-        if ((r = cmdline_fbcon_map(d, &map)) < 0 || (r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0 ||
-            (r = fbcon_vtconsole(d, &bind_path)) <= 0 || (k = igpu_framebuffer(d, &igpu_fb)) < 0)
-                return r < 0 ? r : 0;
+        if ((r = cmdline_fbcon_map(d, &map)) < 0 || (r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0)
+                return r;
         for (size_t i = 0; i < nodes.n; i++) {
-                _cleanup_free_ char *why = NULL;
                 int fb = fb_number(nodes.items[i].path);
                 if (fb < 0)
                         continue;
-                if ((r = fbcon_on_gpu_fb(nodes.items[i].path, fb, map, &why)) < 0)
-                        return r;
-                if (r > 0)
-                        d->fbcon_map = k;
+                FbconNode *t = realloc(d->fbcon_nodes, sizeof(FbconNode) * (d->n_fbcon_nodes + 1));
+                if (!t)
+                        return -ENOMEM;
+                d->fbcon_nodes = t;
+                FbconNode *n = &d->fbcon_nodes[d->n_fbcon_nodes++];
+                *n = (FbconNode) { .node = dev_display(nodes.items[i].path), .fb = fb };
+                if (!n->node)
+                        return -ENOMEM;
+        }
+        if (d->n_fbcon_nodes == 0 || (r = fbcon_vtconsole(d, &d->fbcon_bind)) <= 0)
+                return r;
+        if ((r = first_node_below(d->boot_syspath, "fb", &d->igpu_fb)) < 0)
+                return r;
+        d->igpu_fb_number = d->igpu_fb ? fb_number(d->igpu_fb) : -1;
+        for (size_t i = 0; i < nodes.n; i++) {
+                int fb = fb_number(nodes.items[i].path);
+                for (size_t j = 0; fb >= 0 && j < d->n_fbcon_nodes; j++) {
+                        FbconNode *n = &d->fbcon_nodes[j];
+                        if (n->fb != fb || n->why)
+                                continue;
+                        if ((r = fbcon_on_gpu_fb(nodes.items[i].path, fb, map, &n->why)) < 0)
+                                return r;
+                        n->on = r > 0;
+                        /* One digit a console: fb10 on would need ':' and later
+                         * characters, which GRUB's script may not pass on as they are. */
+                        if (n->on && d->igpu_fb_number >= 0 && d->igpu_fb_number <= 9)
+                                d->fbcon_map = d->igpu_fb_number;
+                }
         }
         return 0;
 }
 
 static int check_fbcon(Doctor *d) {
-        _cleanup_device_nodes_ DeviceNodeList nodes = {};
-        _cleanup_free_ char *bind_path = NULL, *igpu_fb = NULL, *map = NULL;
-        int r;
+        int k = d->igpu_fb_number, r;
 
-        if ((r = cmdline_fbcon_map(d, &map)) < 0)
-                return r;
-        if ((r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0)
-                return r;
-        bool any = false;
-        for (size_t i = 0; i < nodes.n; i++)
-                any = any || fb_number(nodes.items[i].path) >= 0;
-        if (!any)
+        if (d->n_fbcon_nodes == 0)
                 return check_add(d, "fbcon", CHECK_PASS, NULL, "console: the GPU has no framebuffer");
-        if ((r = fbcon_vtconsole(d, &bind_path)) < 0)
-                return r;
-        if (r == 0)
+        if (!d->fbcon_bind)
                 return check_add(d, "fbcon", CHECK_PASS, NULL,
                                  "console: fbcon is not bound (/sys/class/vtconsole), it holds no framebuffer");
-        int k = igpu_framebuffer(d, &igpu_fb);
-        if (k < -1)
-                return k;
-
-        for (size_t i = 0; i < nodes.n; i++) {
-                int fb = fb_number(nodes.items[i].path);
-                _cleanup_free_ char *node = NULL, *why = NULL, *fix = NULL;
-                if (fb < 0)
-                        continue;
-                if (!(node = dev_display(nodes.items[i].path)))
-                        return -ENOMEM;
-                if ((r = fbcon_on_gpu_fb(nodes.items[i].path, fb, map, &why)) < 0)
-                        return r;
-                if (r == 0) {
+        for (size_t i = 0; i < d->n_fbcon_nodes; i++) {
+                const FbconNode *n = &d->fbcon_nodes[i];
+                _cleanup_free_ char *fix = NULL;
+                if (!n->on) {
                         if ((r = check_add(d, "fbcon", CHECK_PASS, NULL, "console: fbcon is bound, not on the GPU's %s (%s)",
-                                           node, why)) < 0)
+                                           n->node, strna(n->why))) < 0)
                                 return r;
                         continue;
                 }
                 /* Framebuffer numbers follow the order in which drivers probe. */
-                fix = k >= 0 ? strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:%d, the iGPU's %s "
-                                    "(while its driver probes before the GPU's, as from the initramfs): %s",
-                                    bind_path, k, igpu_fb, d->grub_fix) :
-                      igpu_fb ? strf("echo 0 > %s, at every boot (every text console goes dark): fbcon=map: takes one digit "
-                                     "per console and cannot name the iGPU's %s", bind_path, igpu_fb) :
-                                strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:N on the kernel "
-                                     "command line, N the iGPU's framebuffer (ls /sys/bus/pci/devices/%s/graphics)", bind_path,
-                                     d->boot_address[0] ? d->boot_address : "IGPU");
+                fix = d->fbcon_map >= 0 ?
+                        strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:%d, the iGPU's %s "
+                             "(while its driver probes before the GPU's, as from the initramfs): %s",
+                             d->fbcon_bind, k, d->igpu_fb, d->grub_fix) :
+                      d->igpu_fb ?
+                        strf("echo 0 > %s, at every boot (every text console goes dark): fbcon=map: would name the iGPU's "
+                             "%s by the character '%c', which the boot loader's script may not pass on", d->fbcon_bind,
+                             d->igpu_fb, '0' + k) :
+                        strf("echo 0 > %s now (every text console goes dark); for good, fbcon=map:N on the kernel "
+                             "command line, N the iGPU's framebuffer (ls /sys/bus/pci/devices/%s/graphics)", d->fbcon_bind,
+                             d->boot_address[0] ? d->boot_address : "IGPU");
                 if (!fix || (r = check_add(d, "fbcon", CHECK_WARN, fix,
                                            "console: fbcon has the text consoles on the GPU's %s (%s): its unbind would wait for fbcon",
-                                           node, why)) < 0)
+                                           n->node, strna(n->why))) < 0)
                         return fix ? r : -ENOMEM;
         }
         return 0;
@@ -1290,8 +1402,13 @@ static char *desktop_user_home(const Doctor *d) {
                         user = getenv("SUDO_USER");
                 if (user && *user)
                         pw = getpwnam(user);
-                else if (uid == 0 && sd_seat_get_active("seat0", NULL, &uid) < 0)
-                        uid = 0;
+                else if (uid == 0) {
+                        /* The person at seat0; not a display manager's greeter. */
+                        _cleanup_free_ char *session = NULL, *class = NULL;
+                        if (sd_seat_get_active("seat0", &session, &uid) < 0 || sd_session_get_class(session, &class) < 0 ||
+                            !streq(class, "user"))
+                                uid = 0;
+                }
                 if (!pw && uid != 0)
                         pw = getpwuid(uid);
                 return pw && pw->pw_dir ? strdup(pw->pw_dir) : NULL;
@@ -1854,23 +1971,6 @@ static const PciFunction *gpu_function_at(const Gpu *g, const PciAddress *a) {
         return NULL;
 }
 
-static int append(char **s, const char *sep, const char *format, ...) _printf_(3, 4);
-static int append(char **s, const char *sep, const char *format, ...) {
-        _cleanup_free_ char *piece = NULL;
-        va_list ap;
-        va_start(ap, format);
-        int n = vasprintf(&piece, format, ap);
-        va_end(ap);
-        if (n < 0)
-                return -ENOMEM;
-        char *t = strf("%s%s%s", strempty(*s), *s ? sep : "", piece);
-        if (!t)
-                return -ENOMEM;
-        free(*s);
-        *s = t;
-        return 0;
-}
-
 static int check_hostdevs(Doctor *d) {
         _cleanup_free_ char *xml = NULL, *missing = NULL, *missing_xml = NULL, *wrong = NULL, *outside = NULL,
                             *managed = NULL, *fine = NULL;
@@ -2206,7 +2306,10 @@ static int doctor_run(Doctor *d) {
                         return -ENOMEM;
         }
         d->debian = root_exists(d, "/etc/debian_version");
-        d->bls = !d->debian && root_exists(d, "/boot/loader/entries");
+        /* ostree's deployments have entries too, and no grubby; systemd-boot's neither. */
+        d->boot_loader = root_exists(d, "/run/ostree-booted") ? BOOT_OSTREE :
+                         !root_exists(d, "/boot/loader/entries") ? BOOT_GRUB :
+                         root_exists(d, "/usr/sbin/grubby") || root_exists(d, "/usr/bin/grubby") ? BOOT_GRUBBY : BOOT_ENTRIES;
         if ((r = root_read(d, "/proc/cmdline", &cmdline)) < 0)
                 log_warning_errno(r, "Cannot read %s/proc/cmdline, taking it as empty: %m", d->root);
         if ((r = split_whitespace(cmdline, &d->cmdline)) < 0)
@@ -2218,7 +2321,7 @@ static int doctor_run(Doctor *d) {
          * and moves fbcon's consoles off it. */
         if ((r = check_gpu(d)) < 0 || (r = host_modules_collect(d)) < 0)
                 return r;
-        if (d->gpu && (d->boot_found = find_boot_display(d, d->boot_address, &d->boot_syspath)) < 0)
+        if (d->gpu && (d->boot_found = find_igpu(d, d->boot_address, &d->boot_syspath)) < 0)
                 return d->boot_found;
         if ((r = fbcon_survey(d)) < 0 || (r = grub_fix_build(d)) < 0 || (r = check_iommu(d)) < 0)
                 return r;

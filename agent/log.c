@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #define SD_JOURNAL_SUPPRESS_LOCATION
 #include <systemd/sd-journal.h>
 
@@ -27,7 +28,9 @@ int log_get_max_level(void) {
 }
 
 void log_set_target_journal(void) {
-        to_journal = 1;
+        /* sd_journal_send() succeeds, silently, where no journald listens
+         * (an initramfs's udev): there, stderr. */
+        to_journal = access("/run/systemd/journal/socket", F_OK) >= 0;
 }
 
 /* systemd sets JOURNAL_STREAM=dev:ino for services whose stderr is the
@@ -53,7 +56,9 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         int saved = errno;
         error = abs(error);
 
-        if (level <= max_level) {
+        /* An error is remembered also when it is not shown: a caller that
+         * silenced a helper can still say why it failed. */
+        if (level <= max_level || level <= LOG_ERR) {
                 char buf[2048];
                 va_list ap;
 
@@ -62,16 +67,19 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                 vsnprintf(buf, sizeof(buf), format, ap);
                 va_end(ap);
 
-                if (log_to_journal()) {
+                /* done: shown, or not to be (an error above the level is only remembered). */
+                bool done = level > max_level;
+                if (!done && log_to_journal()) {
                         char cf[512], cl[32];
                         snprintf(cf, sizeof(cf), "CODE_FILE=%s", file);
                         snprintf(cl, sizeof(cl), "CODE_LINE=%d", line);
-                        (void) sd_journal_send_with_location(cf, cl, func,
-                                                             "PRIORITY=%i", level,
-                                                             "MESSAGE=%s", buf,
-                                                             error > 0 ? "ERRNO=%i" : NULL, error,
-                                                             NULL);
-                } else
+                        done = sd_journal_send_with_location(cf, cl, func,
+                                                              "PRIORITY=%i", level,
+                                                              "MESSAGE=%s", buf,
+                                                              error > 0 ? "ERRNO=%i" : NULL, error,
+                                                              NULL) >= 0;
+                }
+                if (!done)
                         fprintf(stderr, "%s: %s\n", program_invocation_short_name, buf);
                 if (level <= LOG_ERR)
                         memcpy(last_error, buf, sizeof(last_error));

@@ -108,7 +108,7 @@ int udev_audio_main(int argc, char *argv[]) {
         if (r == -ENODEV)
                 return log_debug("No GPU as %s configures it: %s gets nothing.", path, argv[optind]), EXIT_DONE;
         if (r < 0) {
-                log_error_errno(r, "Cannot tell which GPU %s means (%m): %s gets nothing; vfioctl doctor says why.", path,
+                log_error_errno(r, "Cannot tell which GPU %s means (%s): %s gets nothing.", path, log_last_error(),
                                 argv[optind]);
                 return EXIT_FAILURE_OTHER;
         }

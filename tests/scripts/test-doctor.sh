@@ -277,9 +277,27 @@ expect "the GPU is the boot display: FAIL" 1 \
         "FAIL  display: the GPU 0000:01:00.0 is the boot display" \
         "      set the iGPU as primary display in firmware, plug monitors into it"
 
+# The GPU is the boot display: the fixes name the other display controller
+# (the iGPU at 0000:00:02.0), never the GPU, and fbcon's consoles on the
+# GPU's fb0 go to the iGPU's fb1.
+fresh dgpu-fixes
+mkdir -p "$root"/sys/class/vtconsole/vtcon1
+echo "(M) frame buffer device" > "$root/sys/class/vtconsole/vtcon1/name"
+echo 1 > "$root/sys/class/vtconsole/vtcon1/bind"
+doctor_tb 'tb_proc 4242 sway dri/card1
+           tb_dev 0000:01:00.0 graphics/fb0 graphics 29:0 fb0; tb_dev 0000:00:02.0 graphics/fb1 graphics 29:1 fb1' \
+        --dgpu-boots -- --domain-xml="$work/good.xml"
+expect "the GPU boots: FAIL, and every fix names the iGPU 0000:00:02.0 and its fb1" 1 \
+        "FAIL  display: the GPU 0000:01:00.0 is the boot display" \
+        "      echo 'SUBSYSTEM==\"drm\", KERNEL==\"card[0-9]*\", ENV{DEVTYPE}==\"drm_minor\", KERNELS==\"0000:00:02.0\", SYMLINK+=\"dri/vfiod-igpu\"' > /etc/udev/rules.d/61-vfiod-igpu.rules && udevadm control --reload && udevadm trigger --action=change --subsystem-match=drm; then WLR_DRM_DEVICES=/dev/dri/vfiod-igpu in /etc/environment (wlroots then opens the iGPU only), then log in again" \
+        "WARN  console: fbcon has the text consoles on the GPU's /dev/fb0 (the kernel's default map, fb0): its unbind would wait for fbcon"
+grep -q 'for good, fbcon=map:1, the iGPU.s /dev/fb1' "$out" && ! grep -q 'KERNELS==\"0000:01:00.0\", SYMLINK' "$out" &&
+        echo "ok - the GPU boots: fbcon=map:1 (the iGPU's fb1), no link rule for the GPU" ||
+        fail "the GPU boots" "a fix names the GPU"
+
 fresh desktop
 # The iGPU's card by a link of its own: cardN follows the probe order.
-IGPU_LINK="echo 'SUBSYSTEM==\"drm\", KERNEL==\"card[0-9]*\", KERNELS==\"0000:00:02.0\", SYMLINK+=\"dri/vfiod-igpu\"' > /etc/udev/rules.d/61-vfiod-igpu.rules && udevadm control --reload && udevadm trigger --action=change --subsystem-match=drm; then"
+IGPU_LINK="echo 'SUBSYSTEM==\"drm\", KERNEL==\"card[0-9]*\", ENV{DEVTYPE}==\"drm_minor\", KERNELS==\"0000:00:02.0\", SYMLINK+=\"dri/vfiod-igpu\"' > /etc/udev/rules.d/61-vfiod-igpu.rules && udevadm control --reload && udevadm trigger --action=change --subsystem-match=drm; then"
 doctor_tb 'tb_proc 4242 sway dri/card1' -- --domain-xml="$work/good.xml"
 expect "a compositor on the GPU's card1: FAIL naming pid, command, user, and sway's switch" 1 \
         "FAIL  display: the desktop runs on the GPU: 4242 sway (user root, fd) on /dev/dri/card1" \
@@ -322,11 +340,11 @@ expect "the GPU's ALSA card, nobody on it: PASS naming its nodes" 0 \
 doctor_tb 'tb_audio; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
 expect "WirePlumber on the GPU's card1, HideGpuAudio= off: WARN, the switch, the trigger and the restart" 0 \
         "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 77 wireplumber (user root, fd) on /dev/snd/controlC1" \
-        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user -M root@ restart wireplumber"
+        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user -M root@ restart wireplumber (before systemd 248: systemctl --user restart, as that user)"
 doctor_tb 'tb_audio; tb_proc 78 pulseaudio snd/controlC1; tb_proc 79 firefox snd/pcmC1D3p' -- --domain-xml="$work/good.xml"
 expect "PulseAudio and another program on card1: a WARN each, PulseAudio restarted" 0 \
         "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 78 pulseaudio (user root, fd) on /dev/snd/controlC1" \
-        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user -M root@ restart pulseaudio" \
+        "      HideGpuAudio=yes under [Desktop] in $CONF (PipeWire, WirePlumber and PulseAudio then leave card1 alone), then: udevadm trigger --action=change /sys/class/sound/card1; and as root: systemctl --user -M root@ restart pulseaudio (before systemd 248: systemctl --user restart, as that user)" \
         "WARN  audio: in use (vfiod refuses to take it meanwhile): 79 firefox (user root, fd) on /dev/snd/pcmC1D3p" \
         "      quit them before the VM starts, or start it with: vfioctl start --drain"
 
@@ -340,10 +358,10 @@ cp "$top/rules/71-vfiod-audio.rules" "$root/usr/lib/udev/rules.d/"
 doctor_tb 'tb_audio; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
 expect "HideGpuAudio=yes, the rule installed, the card not triggered: WARN, trigger and restart" 0 \
         "WARN  audio: the sound server has the GPU's card1 (HDMI audio) open, vfiod refuses meanwhile: 77 wireplumber (user root, fd) on /dev/snd/controlC1" \
-        "      udevadm control --reload && udevadm trigger --action=change /sys/class/sound/card1 (71-vfiod-audio.rules then sets ACP_IGNORE and PULSE_IGNORE on it); and as root: systemctl --user -M root@ restart wireplumber"
+        "      udevadm control --reload && udevadm trigger --action=change /sys/class/sound/card1 (71-vfiod-audio.rules then sets ACP_IGNORE and PULSE_IGNORE on it); and as root: systemctl --user -M root@ restart wireplumber (before systemd 248: systemctl --user restart, as that user)"
 doctor_tb 'tb_audio ACP_IGNORE=1 PULSE_IGNORE=1; tb_proc 77 wireplumber snd/controlC1' -- --domain-xml="$work/good.xml"
 expect "card1 has ACP_IGNORE but WirePlumber still has it open: WARN, restart it" 0 \
-        "      as root: systemctl --user -M root@ restart wireplumber (it opened card1 before HideGpuAudio=yes took effect)"
+        "      as root: systemctl --user -M root@ restart wireplumber (before systemd 248: systemctl --user restart, as that user) (it opened card1 before HideGpuAudio=yes took effect)"
 doctor_tb 'tb_audio ACP_IGNORE=1 PULSE_IGNORE=1' -- --domain-xml="$work/good.xml"
 expect "HideGpuAudio=yes applied, nobody on card1: PASS" 0 \
         "PASS  audio: the sound servers leave the GPU's card1 alone (HideGpuAudio=yes), nobody uses $AUDIO_FILES"
@@ -385,19 +403,39 @@ expect "no IOMMU words and fbcon on the GPU: the IOMMU's fix and fbcon's are one
         "WARN  kernel command line has no intel_iommu=on: the IOMMU is on by the kernel's default only" "      $BOTH" \
         "      echo 0 > /sys/class/vtconsole/vtcon1/bind now (every text console goes dark); for good, fbcon=map:0, the iGPU's /dev/fb0 (while its driver probes before the GPU's, as from the initramfs): $BOTH"
 # Fedora's boot loader entries: grubby, from the running command line.
-mkdir -p "$root/boot/loader/entries"
+mkdir -p "$root/boot/loader/entries" "$root/usr/sbin" && : > "$root/usr/sbin/grubby"
 doctor_tb "$FB" -- --domain-xml="$work/good.xml"
 GRUBBY='grubby --update-kernel=ALL --args="intel_iommu=on iommu=pt fbcon=map:0" --remove-args="fbcon=map:1", then reboot'
 expect "boot loader entries (BLS): the fix is grubby's, adding and removing words" 0 \
         "      $GRUBBY" \
         "      echo 0 > /sys/class/vtconsole/vtcon1/bind now (every text console goes dark); for good, fbcon=map:0, the iGPU's /dev/fb0 (while its driver probes before the GPU's, as from the initramfs): $GRUBBY"
 refute "boot loader entries: no grub2-mkconfig" "grub2-mkconfig"
+# grubby and rpm-ostree replace every word of a key with the one given:
+# fbcon's map joins the fbcon= word there is, and an IOMMU option already
+# in a comma list (intel_iommu=on,igfx_off) is not added again.
+echo "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro rhgb quiet intel_iommu=on,igfx_off fbcon=font:TER16x32,map:1" > "$root/proc/cmdline"
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+GRUBBY='grubby --update-kernel=ALL --args="fbcon=font:TER16x32,map:0 iommu=pt" --remove-args="fbcon=font:TER16x32,map:1", then reboot'
+expect "grubby, fbcon=font:X,map:1 and intel_iommu=on,igfx_off: one fbcon word keeps its font, no second intel_iommu" 0 \
+        "PASS  kernel command line: intel_iommu=on" "      $GRUBBY"
+# Fedora Atomic (ostree): rpm-ostree kargs.
+: > "$root/run/ostree-booted" 2> /dev/null || { mkdir -p "$root/run" && : > "$root/run/ostree-booted"; }
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+expect "ostree: rpm-ostree kargs, each word deleted and appended" 0 \
+        "      rpm-ostree kargs --delete=fbcon=font:TER16x32,map:1 --append=fbcon=font:TER16x32,map:0 --append=iommu=pt, then reboot"
+refute "ostree: no grubby" "grubby"
+rm "$root/run/ostree-booted" "$root/usr/sbin/grubby"
+# systemd-boot: entries, no grubby: the line to write, without BOOT_IMAGE.
+doctor_tb "$FB" -- --domain-xml="$work/good.xml"
+expect "boot loader entries without grubby (systemd-boot): the whole line for the entries and /etc/kernel/cmdline" 0 \
+        "      the options line of each /boot/loader/entries/*.conf, and /etc/kernel/cmdline: root=/dev/sda1 ro rhgb quiet intel_iommu=on,igfx_off fbcon=font:TER16x32,map:0 iommu=pt, then reboot"
 rm -r "$root/boot/loader"
+echo "BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro rhgb quiet fbcon=map:1" > "$root/proc/cmdline"
 # fbcon=map: takes a digit a console: an iGPU on fb12 cannot be named there.
 doctor_tb 'tb_dev 0000:01:00.0 graphics/fb1 graphics 29:1 fb1; tb_dev 0000:00:02.0 graphics/fb12 graphics 29:12 fb12' \
         -- --domain-xml="$work/good.xml"
 expect "the iGPU's framebuffer is fb12: no fbcon=map:12, unbind at every boot; the GRUB line leaves the map alone" 0 \
-        "      echo 0 > /sys/class/vtconsole/vtcon1/bind, at every boot (every text console goes dark): fbcon=map: takes one digit per console and cannot name the iGPU's /dev/fb12" \
+        "      echo 0 > /sys/class/vtconsole/vtcon1/bind, at every boot (every text console goes dark): fbcon=map: would name the iGPU's /dev/fb12 by the character '<', which the boot loader's script may not pass on" \
         '      in /etc/default/grub: GRUB_CMDLINE_LINUX="rhgb quiet fbcon=map:1 intel_iommu=on iommu=pt", then: grub2-mkconfig -o /boot/grub2/grub.cfg and reboot'
 
 # nvidia's ICDs with nothing that keeps programs off them.
@@ -451,7 +489,8 @@ rm "$root/etc/environment.d/60-igpu.conf"
 mkdir -p "$root-x/usr/share/glvnd/egl_vendor.d" && : > "$root-x/usr/share/glvnd/egl_vendor.d/10_nvidia.json"
 echo "__EGL_VENDOR_LIBRARY_DIRS=-x/usr/share/glvnd/egl_vendor.d" > "$root/etc/environment.d/60-igpu.conf"
 doctor -- --domain-xml="$work/good.xml"
-refute "__EGL_VENDOR_LIBRARY_DIRS with a relative directory: not read as a path under the root" "$EGL_WARN"
+expect "__EGL_VENDOR_LIBRARY_DIRS with a relative directory: taken for no nvidia file (none of the root's)" 0 \
+        "PASS  EGL: /usr/share/glvnd/egl_vendor.d/10_nvidia.json is installed, and __EGL_VENDOR_LIBRARY_DIRS=-x/usr/share/glvnd/egl_vendor.d (/etc/environment.d/60-igpu.conf) keeps programs off it"
 rm -r "$root-x" "$root/etc/environment.d/60-igpu.conf"
 # Under --root, the user who ran sudo here is nobody of that root's.
 sed -i '/^\[LookingGlass\]/,$d' "$root/etc/vfiod/vfiod.conf"

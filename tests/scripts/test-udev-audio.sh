@@ -33,6 +33,7 @@ conf "$work/default.conf" "[GPU]" "Address=0000:01:00.0"
 conf "$work/found.conf" "[Desktop]" "HideGpuAudio=on"
 conf "$work/bad.conf" "[Desktop]" "HideGpuAudio=hdmi"
 conf "$work/gone.conf" "[GPU]" "Address=0000:05:00.0" "[Desktop]" "HideGpuAudio=yes"
+conf "$work/audio.conf" "[GPU]" "Address=0000:01:00.1" "[Desktop]" "HideGpuAudio=yes"
 
 # udev_audio NAME WANT-RC WANT-STDOUT ARGS...: vfioctl udev-audio ARGS on the testbed.
 udev_audio() {
@@ -63,6 +64,18 @@ grep -q "bad.conf:2: HideGpuAudio=hdmi is not a boolean" "$work/err" && ok "the 
 udev_audio "the configured GPU is not there (an eGPU unplugged): exit 0, nothing" 0 "" -c "$work/gone.conf" 0000:01:00.1
 ! grep -v '^fakegpu: testbed' "$work/err" | grep -q . && ok "a GPU that is not there: not a word (every sound card at boot would say it)" ||
         { nok "stderr for a GPU that is not there:"; sed 's/^/  | /' "$work/err"; }
+udev_audio "Address= names the audio function: exit 1, nothing" 1 "" -c "$work/audio.conf" 0000:01:00.1
+grep -q "Cannot tell which GPU .*audio.conf means (0000:01:00.1 is of PCI class 0x040300, not a display controller" "$work/err" &&
+        ok "gpu_find()'s own reason in the one line" || { nok "no reason for Address= of the audio function"; sed 's/^/  | /' "$work/err"; }
+[ "$(grep -vc '^fakegpu: testbed' "$work/err")" = 1 ] && ok "one line, not gpu_find()'s candidates too" ||
+        { nok "more than one line"; sed 's/^/  | /' "$work/err"; }
+# --journal where no journald listens (an initramfs's udev; this machine):
+# the message is not lost, it goes to stderr.
+if [ ! -S /run/systemd/journal/socket ]; then
+        udev_audio "--journal, no journald: the invalid configuration still exits 3" 3 "" --journal -c "$work/bad.conf" 0000:01:00.1
+        grep -q "bad.conf:2: HideGpuAudio=hdmi is not a boolean" "$work/err" && ok "--journal without journald: on stderr" ||
+                { nok "--journal without journald: lost"; sed 's/^/  | /' "$work/err"; }
+fi
 udev_audio "no address: exit 2" 2 "" -c "$work/on.conf"
 udev_audio "not a PCI address: exit 2" 2 "" -c "$work/on.conf" card1
 grep -q "'card1' is not a PCI address" "$work/err" && ok "the bad address is named" || nok "no message for 'card1'"
