@@ -257,7 +257,8 @@ static int gpu_property(sd_bus *bus _unused_, const char *path _unused_, const c
                 return sd_bus_message_append(reply, "o", p ?: "/");
         }
         if (streq(prop, "Functions")) {
-                (void) gpu_refresh(g);
+                /* The loop never reads driver_override: a handoff's write may be in flight. */
+                (void) gpu_refresh_drivers(g);
                 if ((r = sd_bus_message_open_container(reply, 'a', "(sssss)")) < 0)
                         return r;
                 for (size_t i = 0; i < g->n_functions; i++) {

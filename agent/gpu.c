@@ -11,6 +11,7 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "state.h"
 #include "strv.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct udev_enumerate *, udev_enumerate_unref);
@@ -52,34 +53,54 @@ bool pci_function_exists(const PciFunction *f) {
         return f->syspath && access(f->syspath, F_OK) >= 0;
 }
 
-int pci_function_refresh(PciFunction *f) {
-        _cleanup_free_ char *p = NULL, *driver = NULL, *override = NULL;
+static int function_read_driver(PciFunction *f) {
+        _cleanup_free_ char *p = NULL, *driver = NULL;
         int r;
 
         if (!pci_function_exists(f)) {
                 f->driver = mfree(f->driver);
                 return -ENODEV;
         }
-
         if (asprintf(&p, "%s/driver", f->syspath) < 0)
                 return -ENOMEM;
         r = readlink_basename(p, &driver);
         if (r < 0 && r != -ENOENT)
                 return r;
+        free(f->driver);
+        f->driver = TAKE_PTR(driver);
+        return 0;
+}
 
-        free(p);
+int pci_function_refresh(PciFunction *f) {
+        _cleanup_free_ char *p = NULL, *override = NULL;
+        pid_t writer;
+        int r;
+
+        if ((r = function_read_driver(f)) < 0)
+                return r;
+        /* driver_override_show() takes the device lock; a stuck unbind or
+         * bind holds it: reading would put this process in D state too. */
+        if (stuck_check(f->address_str, &writer, NULL) > 0)
+                return 0;
         if (asprintf(&p, "%s/driver_override", f->syspath) < 0)
                 return -ENOMEM;
         /* The kernel shows an unset override as "(null)". */
         r = read_one_line_file(p, &override);
         if (r >= 0 && (streq(override, "(null)") || !*override))
                 override = mfree(override);
-
-        free(f->driver);
-        f->driver = TAKE_PTR(driver);
         free(f->driver_override);
         f->driver_override = TAKE_PTR(override);
         return 0;
+}
+
+int gpu_refresh_drivers(Gpu *g) {
+        int ret = 0;
+        for (size_t i = 0; i < g->n_functions; i++) {
+                int r = function_read_driver(&g->functions[i]);
+                if (r < 0 && ret == 0)
+                        ret = r;
+        }
+        return ret;
 }
 
 int gpu_refresh(Gpu *g) {

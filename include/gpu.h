@@ -45,9 +45,16 @@ int gpu_find(struct udev *udev, const Config *config, const PciAddress *address,
 int gpu_load_names(Gpu *g);
 
 /* Re-reads each function's driver and driver_override. A function whose
- * device vanished has its syspath cleared and yields -ENODEV. */
+ * device vanished has its syspath cleared and yields -ENODEV.
+ * driver_override is not read while a write to the function is stuck (its
+ * show waits for the device lock the stuck write holds): it keeps the last
+ * value read. */
 int gpu_refresh(Gpu *g);
 int pci_function_refresh(PciFunction *f);
+/* Only the driver links: a kernfs symlink, readable without the device
+ * lock, so also while a write is in flight. For readers that do not hold
+ * the handoff lock (D-Bus getters). */
+int gpu_refresh_drivers(Gpu *g);
 bool pci_function_exists(const PciFunction *f);
 
 const char *function_role_to_string(FunctionRole r);

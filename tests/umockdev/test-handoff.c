@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/pidfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -673,6 +674,17 @@ static void test_hung_unbind(void **state) {
         expect_override(fx, AUDIO, NULL);
         assert_false(fake_kernel_vfio_node(fx->k, GROUP));
 
+        /* The real kernel's driver_override_show() waits for the device lock
+         * that the hung unbind holds: a read of it would never return. As
+         * here, where it is a FIFO nobody writes. */
+        char path[PATH_MAX], fifo[PATH_MAX + 32];
+        snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/" GPU, fake_kernel_root(fx->k));
+        assert_non_null(realpath(path, fifo));
+        strcat(fifo, "/driver_override");
+        assert_int_equal(unlink(fifo), 0);
+        assert_int_equal(mkfifo(fifo, 0644), 0);
+        alarm(30);  /* a read of it would hang the test: end it instead */
+
         /* a second attempt refuses without writing anything */
         assert_int_equal(fake_kernel_sync(fx->k, 5000), 0);
         unsigned writes = fake_kernel_writes(fx->k);
@@ -689,6 +701,7 @@ static void test_hung_unbind(void **state) {
 
         /* and so does a give-back */
         assert_int_equal(run(fx, TO_HOST, false, msg, sizeof(msg)), HANDOFF_STUCK);
+        alarm(0);
 
         /* once the write returns, the writer is gone */
         assert_int_equal(fake_kernel_release_hung(fx->k, 5000), 1);
