@@ -1193,6 +1193,7 @@ static int fbcon_survey(Doctor *d) {
                 return 0;
         if ((r = cmdline_fbcon_map(d, &map)) < 0 || (r = gpu_device_nodes(d->gpu, 1u << NODE_FUNCTION, &nodes)) < 0)
                 return r;
+        const char *paths[nodes.n + 1];  /* each FbconNode's node, as the kernel names it */
         for (size_t i = 0; i < nodes.n; i++) {
                 int fb = fb_number(nodes.items[i].path);
                 if (fb < 0)
@@ -1201,6 +1202,7 @@ static int fbcon_survey(Doctor *d) {
                 if (!t)
                         return -ENOMEM;
                 d->fbcon_nodes = t;
+                paths[d->n_fbcon_nodes] = nodes.items[i].path;
                 FbconNode *n = &d->fbcon_nodes[d->n_fbcon_nodes++];
                 *n = (FbconNode) { .node = dev_display(nodes.items[i].path), .fb = fb };
                 if (!n->node)
@@ -1211,20 +1213,15 @@ static int fbcon_survey(Doctor *d) {
         if ((r = first_node_below(d->boot_syspath, "fb", &d->igpu_fb)) < 0)
                 return r;
         d->igpu_fb_number = d->igpu_fb ? fb_number(d->igpu_fb) : -1;
-        for (size_t i = 0; i < nodes.n; i++) {
-                int fb = fb_number(nodes.items[i].path);
-                for (size_t j = 0; fb >= 0 && j < d->n_fbcon_nodes; j++) {
-                        FbconNode *n = &d->fbcon_nodes[j];
-                        if (n->fb != fb || n->why)
-                                continue;
-                        if ((r = fbcon_on_gpu_fb(nodes.items[i].path, fb, map, &n->why)) < 0)
-                                return r;
-                        n->on = r > 0;
-                        /* One digit a console: fb10 on would need ':' and later
-                         * characters, which GRUB's script may not pass on as they are. */
-                        if (n->on && d->igpu_fb_number >= 0 && d->igpu_fb_number <= 9)
-                                d->fbcon_map = d->igpu_fb_number;
-                }
+        for (size_t i = 0; i < d->n_fbcon_nodes; i++) {
+                FbconNode *n = &d->fbcon_nodes[i];
+                if ((r = fbcon_on_gpu_fb(paths[i], n->fb, map, &n->why)) < 0)
+                        return r;
+                n->on = r > 0;
+                /* One digit a console: fb10 on would need ':' and later
+                 * characters, which GRUB's script may not pass on as they are. */
+                if (n->on && d->igpu_fb_number >= 0 && d->igpu_fb_number <= 9)
+                        d->fbcon_map = d->igpu_fb_number;
         }
         return 0;
 }

@@ -93,24 +93,23 @@ int pci_function_refresh(PciFunction *f) {
         return 0;
 }
 
-int gpu_refresh_drivers(Gpu *g) {
+/* refresh on every function; the first error, after all were tried. */
+static int gpu_refresh_each(Gpu *g, int (*refresh)(PciFunction *f)) {
         int ret = 0;
         for (size_t i = 0; i < g->n_functions; i++) {
-                int r = function_read_driver(&g->functions[i]);
+                int r = refresh(&g->functions[i]);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
         return ret;
 }
 
+int gpu_refresh_drivers(Gpu *g) {
+        return gpu_refresh_each(g, function_read_driver);
+}
+
 int gpu_refresh(Gpu *g) {
-        int ret = 0;
-        for (size_t i = 0; i < g->n_functions; i++) {
-                int r = pci_function_refresh(&g->functions[i]);
-                if (r < 0 && ret == 0)
-                        ret = r;
-        }
-        return ret;
+        return gpu_refresh_each(g, pci_function_refresh);
 }
 
 static int read_hex_attr(struct udev_device *d, const char *attr, unsigned *ret) {
