@@ -11,6 +11,7 @@
 #include "ctl.h"
 #include "domain-xml.h"
 #include "holders.h"
+#include "json-writer.h"
 #include "libvirt-dl.h"
 #include "log.h"
 
@@ -113,77 +114,91 @@ static const char *class_label(const char *class) {
         return class;
 }
 
-static void json_string(FILE *out, const char *s) {
-        fputc('"', out);
-        for (const unsigned char *p = (const unsigned char *) strempty(s); *p; p++)
-                if (*p == '"' || *p == '\\')
-                        fprintf(out, "\\%c", *p);
-                else if (*p < 0x20)
-                        fprintf(out, "\\u%04x", *p);
-                else
-                        fputc(*p, out);
-        fputc('"', out);
-}
-
-static void print_json(FILE *out, const StatusView *v) {
-        fprintf(out, "{\"gpu\":");
-        json_string(out, v->address);
-        fprintf(out, ",\"owner\":");
-        json_string(out, v->owner);
-        fprintf(out, ",\"status\":");
-        json_string(out, v->status);
-        fprintf(out, ",\"iommu_group\":%d,\"functions\":[", v->iommu_group);
+/* The documented contract (docs/interfaces.md): keys, order and types stay. */
+static int print_json(FILE *out, const StatusView *v) {
+        JsonWriter w = JSON_WRITER_INIT(out);
+        json_begin_object(&w);
+        json_key(&w, "gpu");
+        json_string(&w, strempty(v->address));
+        json_key(&w, "owner");
+        json_string(&w, strempty(v->owner));
+        json_key(&w, "status");
+        json_string(&w, strempty(v->status));
+        json_key(&w, "iommu_group");
+        json_integer(&w, v->iommu_group);
+        json_key(&w, "functions");
+        json_begin_array(&w);
         for (size_t i = 0; i < v->n_functions; i++) {
                 const FunctionView *f = &v->functions[i];
-                fprintf(out, "%s{\"address\":", i ? "," : "");
-                json_string(out, f->address);
-                fprintf(out, ",\"role\":");
-                json_string(out, f->role);
-                fprintf(out, ",\"class\":");
-                json_string(out, f->class);
-                fprintf(out, ",\"ids\":");
-                json_string(out, f->ids);
-                fprintf(out, ",\"driver\":");
-                if (*f->driver)
-                        json_string(out, f->driver);
-                else
-                        fputs("null", out);
-                fputc('}', out);
+                json_begin_object(&w);
+                json_key(&w, "address");
+                json_string(&w, strempty(f->address));
+                json_key(&w, "role");
+                json_string(&w, strempty(f->role));
+                json_key(&w, "class");
+                json_string(&w, strempty(f->class));
+                json_key(&w, "ids");
+                json_string(&w, strempty(f->ids));
+                json_key(&w, "driver");
+                json_string(&w, *f->driver ? f->driver : NULL);
+                json_end_object(&w);
         }
-        fprintf(out, "],\"holders\":[");
+        json_end_array(&w);
+        json_key(&w, "holders");
+        json_begin_array(&w);
         for (size_t i = 0; i < v->holders.n; i++) {
                 const Holder *h = &v->holders.items[i];
-                fprintf(out, "%s{\"pid\":%u,\"user\":", i ? "," : "", (unsigned) h->pid);
-                json_string(out, h->user);
-                fprintf(out, ",\"command\":");
-                json_string(out, h->comm);
-                fprintf(out, ",\"node\":");
-                json_string(out, h->node);
-                fprintf(out, ",\"how\":");
-                json_string(out, hold_how_to_string(h->how));
-                fprintf(out, ",\"fix\":");
-                if (h->fix)
-                        json_string(out, h->fix);
-                else
-                        fputs("null", out);
-                fputc('}', out);
+                json_begin_object(&w);
+                json_key(&w, "pid");
+                json_unsigned(&w, (unsigned) h->pid);
+                json_key(&w, "user");
+                json_string(&w, strempty(h->user));
+                json_key(&w, "command");
+                json_string(&w, strempty(h->comm));
+                json_key(&w, "node");
+                json_string(&w, strempty(h->node));
+                json_key(&w, "how");
+                json_string(&w, strempty(hold_how_to_string(h->how)));
+                json_key(&w, "fix");
+                json_string(&w, h->fix);
+                json_end_object(&w);
         }
-        fprintf(out, "],\"last_error\":");
-        json_string(out, v->last_error);
-        fprintf(out, ",\"vm\":");
+        json_end_array(&w);
+        json_key(&w, "last_error");
+        json_string(&w, strempty(v->last_error));
+        json_key(&w, "vm");
         if (v->vm_name) {
-                fprintf(out, "{\"name\":");
-                json_string(out, v->vm_name);
-                fprintf(out, ",\"state\":");
-                json_string(out, v->vm_state);
-                fputc('}', out);
+                json_begin_object(&w);
+                json_key(&w, "name");
+                json_string(&w, v->vm_name);
+                json_key(&w, "state");
+                json_string(&w, strempty(v->vm_state));
+                json_end_object(&w);
         } else
-                fputs("null", out);
-        fputs("}\n", out);
+                json_null(&w);
+        json_end_object(&w);
+        fputc('\n', out);
+        return json_writer_finish(&w);
 }
 
 /* waybar's custom module (return-type json): text, tooltip, class, alt. */
-static void print_waybar(FILE *out, const StatusView *v) {
+static int print_waybar_line(FILE *out, const char *text, const char *tooltip, const char *cls, const char *alt) {
+        JsonWriter w = JSON_WRITER_INIT(out);
+        json_begin_object(&w);
+        json_key(&w, "text");
+        json_string(&w, strempty(text));
+        json_key(&w, "tooltip");
+        json_string(&w, strempty(tooltip));
+        json_key(&w, "class");
+        json_string(&w, strempty(cls));
+        json_key(&w, "alt");
+        json_string(&w, strempty(alt));
+        json_end_object(&w);
+        fputc('\n', out);
+        return json_writer_finish(&w);
+}
+
+static int print_waybar(FILE *out, const StatusView *v) {
         char text[256];
         const char *cls;
         if (streq(v->owner, "host"))
@@ -192,15 +207,7 @@ static void print_waybar(FILE *out, const StatusView *v) {
                 snprintf(text, sizeof(text), "GPU: %s", v->vm_name), cls = "vm";
         else
                 snprintf(text, sizeof(text), "GPU: %s", v->owner), cls = v->owner;
-        fprintf(out, "{\"text\":");
-        json_string(out, text);
-        fprintf(out, ",\"tooltip\":");
-        json_string(out, v->status);
-        fprintf(out, ",\"class\":");
-        json_string(out, cls);
-        fprintf(out, ",\"alt\":");
-        json_string(out, v->owner);
-        fputs("}\n", out);
+        return print_waybar_line(out, text, v->status, cls, v->owner);
 }
 
 static void print_table(FILE *out, const StatusView *v) {
@@ -255,12 +262,17 @@ static int print_once(sd_bus *bus, Follow *f) {
                 return log_oom();
         }
         if (f->o->waybar)
-                print_waybar(mem, &v);
+                r = print_waybar(mem, &v);
         else if (f->o->json)
-                print_json(mem, &v);
+                r = print_json(mem, &v);
         else
                 print_table(mem, &v);
         fclose(mem);
+        if (r < 0) {
+                free(buf);
+                status_view_done(&v);
+                return log_error_errno(r, "Cannot write the status as JSON: %m");
+        }
         if (!f->last || !streq(f->last, buf)) {
                 fputs(buf, stdout);
                 if (f->o->follow && !f->o->json && !f->o->waybar)
@@ -289,7 +301,7 @@ static int on_owner(sd_bus_message *m, void *userdata, sd_bus_error *e _unused_)
         if (!*new) {
                 /* vfiod went away (restart): say so, and wait for it. */
                 if (f->o->waybar)
-                        printf("{\"text\":\"GPU: ?\",\"tooltip\":\"vfiod is not running\",\"class\":\"down\",\"alt\":\"down\"}\n");
+                        (void) print_waybar_line(stdout, "GPU: ?", "vfiod is not running", "down", "down");
                 else
                         printf("vfiod is not running.\n");
                 fflush(stdout);
@@ -394,24 +406,42 @@ int ctl_health(sd_bus *bus, const CtlOptions *o) {
                                  *why ? "; " : "", hostdevs[j].address_str);
 
         if (o->json) {
-                printf("{\"vm\":");
-                json_string(stdout, v.vm_name);
-                printf(",\"state\":");
-                json_string(stdout, v.vm_state);
-                printf(",\"vcpus\":%u,\"memory_kib\":%lu,\"hostdevs\":[", info.nrVirtCpu, info.maxMem);
+                JsonWriter w = JSON_WRITER_INIT(stdout);
+                json_begin_object(&w);
+                json_key(&w, "vm");
+                json_string(&w, strempty(v.vm_name));
+                json_key(&w, "state");
+                json_string(&w, strempty(v.vm_state));
+                json_key(&w, "vcpus");
+                json_unsigned(&w, info.nrVirtCpu);
+                json_key(&w, "memory_kib");
+                json_unsigned(&w, info.maxMem);
+                json_key(&w, "hostdevs");
+                json_begin_array(&w);
                 for (size_t j = 0; j < n_hostdevs; j++) {
                         char h[PCI_ADDRESS_STRLEN + 16];
                         snprintf(h, sizeof(h), "%s%s", hostdevs[j].address_str, hostdevs[j].managed ? " managed" : "");
-                        printf("%s", j ? "," : "");
-                        json_string(stdout, h);
+                        json_string(&w, h);
                 }
-                printf("],\"gpu\":");
-                json_string(stdout, v.address);
-                printf(",\"iommu_group\":%d,\"owner\":", v.iommu_group);
-                json_string(stdout, v.owner);
-                printf(",\"hostdevs_match_group\":%s,\"problems\":", match ? "true" : "false");
-                json_string(stdout, why);
-                printf("}\n");
+                json_end_array(&w);
+                json_key(&w, "gpu");
+                json_string(&w, strempty(v.address));
+                json_key(&w, "iommu_group");
+                json_integer(&w, v.iommu_group);
+                json_key(&w, "owner");
+                json_string(&w, strempty(v.owner));
+                json_key(&w, "hostdevs_match_group");
+                json_boolean(&w, match);
+                json_key(&w, "problems");
+                json_string(&w, why);
+                json_end_object(&w);
+                putchar('\n');
+                r = json_writer_finish(&w);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot write the VM's health as JSON: %m");
+                        rc = EXIT_FAILURE_OTHER;
+                        goto finish;
+                }
         } else {
                 printf("VM:           %s (%s)\n", v.vm_name, v.vm_state);
                 printf("vCPUs:        %u\n", info.nrVirtCpu);

@@ -27,6 +27,7 @@
 #include "fileio.h"
 #include "gpu.h"
 #include "holders.h"
+#include "json-writer.h"
 #include "libvirt-dl.h"
 #include "log.h"
 #include "strv.h"
@@ -2180,42 +2181,33 @@ static int host_modules_collect(Doctor *d) {
 
 /* ---- output, options ---- */
 
-static void json_string(const char *s) {
-        if (!s) {
-                fputs("null", stdout);
-                return;
-        }
-        putchar('"');
-        for (; *s; s++) {
-                unsigned char c = (unsigned char) *s;
-                if (c == '"' || c == '\\')
-                        printf("\\%c", c);
-                else if (c == '\n')
-                        fputs("\\n", stdout);
-                else if (c == '\t')
-                        fputs("\\t", stdout);
-                else if (c < 0x20)
-                        printf("\\u%04x", c);
-                else
-                        putchar(c);
-        }
-        putchar('"');
-}
-
-static void print_json(const Doctor *d) {
+static int print_json(const Doctor *d) {
         static const char *results[] = { [CHECK_PASS] = "pass", [CHECK_WARN] = "warn", [CHECK_FAIL] = "fail" };
-        fputs("{\"checks\":[", stdout);
+        JsonWriter w = JSON_WRITER_INIT(stdout);
+        json_begin_object(&w);
+        json_key(&w, "checks");
+        json_begin_array(&w);
         for (size_t i = 0; i < d->n_checks; i++) {
                 const Check *c = &d->checks[i];
-                fputs(i > 0 ? ",{\"name\":" : "{\"name\":", stdout);
-                json_string(c->name);
-                printf(",\"result\":\"%s\",\"message\":", results[c->result]);
-                json_string(c->message);
-                fputs(",\"fix\":", stdout);
-                json_string(c->fix);
-                putchar('}');
+                json_begin_object(&w);
+                json_key(&w, "name");
+                json_string(&w, c->name);
+                json_key(&w, "result");
+                json_string(&w, results[c->result]);
+                json_key(&w, "message");
+                json_string(&w, c->message);
+                json_key(&w, "fix");
+                json_string(&w, c->fix);
+                json_end_object(&w);
         }
-        printf("],\"failed\":%zu,\"warned\":%zu}\n", d->n_failed, d->n_warned);
+        json_end_array(&w);
+        json_key(&w, "failed");
+        json_unsigned(&w, d->n_failed);
+        json_key(&w, "warned");
+        json_unsigned(&w, d->n_warned);
+        json_end_object(&w);
+        putchar('\n');
+        return json_writer_finish(&w);
 }
 
 static void help(void) {
@@ -2350,9 +2342,14 @@ int doctor_main(int argc, char *argv[]) {
                 doctor_done(&d);
                 return 1;
         }
-        if (arg_json)
-                print_json(&d);
-        else
+        if (arg_json) {
+                r = print_json(&d);
+                if (r < 0) {
+                        log_error_errno(r, "Cannot write the checks as JSON: %m");
+                        doctor_done(&d);
+                        return 1;
+                }
+        } else
                 printf("%zu checks: %zu failed, %zu warned\n", d.n_checks, d.n_failed, d.n_warned);
         r = d.n_failed > 0 ? 1 : 0;
         doctor_done(&d);

@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "fileio.h"
+#include "json-writer.h"
 #include "libvirt-dl.h"
 #include "libxml-dl.h"
 #include "log.h"
@@ -993,43 +994,35 @@ static const char *result_word(Result r) {
         return r == RESULT_PASS ? "PASS" : r == RESULT_WARN ? "WARN" : "FAIL";
 }
 
-static void json_string(const char *s) {
-        if (!s) {
-                fputs("null", stdout);
-                return;
+static int print_json(const Lg *lg, unsigned failed, unsigned warned) {
+        JsonWriter w = JSON_WRITER_INIT(stdout);
+        json_begin_object(&w);
+        json_key(&w, "checks");
+        json_begin_array(&w);
+        for (size_t i = 0; i < lg->n_checks; i++) {
+                const Check *c = &lg->checks[i];
+                json_begin_object(&w);
+                json_key(&w, "name");
+                json_string(&w, c->name);
+                json_key(&w, "result");
+                json_string(&w, c->result == RESULT_PASS ? "pass" : c->result == RESULT_WARN ? "warn" : "fail");
+                json_key(&w, "message");
+                json_string(&w, c->message);
+                json_key(&w, "fix");
+                json_string(&w, c->fix);
+                json_end_object(&w);
         }
-        putchar('"');
-        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-                if (*p == '"' || *p == '\\')
-                        printf("\\%c", *p);
-                else if (*p == '\n')
-                        fputs("\\n", stdout);
-                else if (*p == '\t')
-                        fputs("\\t", stdout);
-                else if (*p < 0x20)
-                        printf("\\u%04x", *p);
-                else
-                        putchar(*p);
-        putchar('"');
+        json_end_array(&w);
+        json_key(&w, "failed");
+        json_unsigned(&w, failed);
+        json_key(&w, "warned");
+        json_unsigned(&w, warned);
+        json_end_object(&w);
+        putchar('\n');
+        return json_writer_finish(&w);
 }
 
-static void print_checks(const Lg *lg, bool json, unsigned failed, unsigned warned) {
-        if (json) {
-                fputs("{\"checks\":[", stdout);
-                for (size_t i = 0; i < lg->n_checks; i++) {
-                        const Check *c = &lg->checks[i];
-                        printf("%s{\"name\":", i ? "," : "");
-                        json_string(c->name);
-                        printf(",\"result\":\"%s\",\"message\":", c->result == RESULT_PASS ? "pass" :
-                                                                 c->result == RESULT_WARN ? "warn" : "fail");
-                        json_string(c->message);
-                        fputs(",\"fix\":", stdout);
-                        json_string(c->fix);
-                        putchar('}');
-                }
-                printf("],\"failed\":%u,\"warned\":%u}\n", failed, warned);
-                return;
-        }
+static void print_checks(const Lg *lg) {
         for (size_t i = 0; i < lg->n_checks; i++) {
                 const Check *c = &lg->checks[i];
                 printf("%s  %s\n", result_word(c->result), c->message);
@@ -1207,7 +1200,15 @@ int lg_test_main(int argc, char *argv[]) {
                 failed += lg.checks[i].result == RESULT_FAIL;
                 warned += lg.checks[i].result == RESULT_WARN;
         }
-        print_checks(&lg, json, failed, warned);
+        r = 0;
+        if (json)
+                r = print_json(&lg, failed, warned);
+        else
+                print_checks(&lg);
         lg_done(&lg);
+        if (r < 0) {
+                log_error_errno(r, "Cannot write the checks as JSON: %m");
+                return 1;
+        }
         return failed > 0 ? 1 : 0;
 }
