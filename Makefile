@@ -40,7 +40,9 @@ UNIT_SRC := $(wildcard tests/unit/test-*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UMOCK_SRC := $(wildcard tests/umockdev/test-*.c)
 UMOCK_BIN := $(patsubst tests/umockdev/%.c,$(BUILD)/tests/%,$(UMOCK_SRC))
-TEST_HELPERS := $(BUILD)/tests/fakekernel.o
+# tests/lib: the helpers every C test shares (rm_rf, write_file, ...).
+TEST_LIB := $(BUILD)/tests/test-util.o
+TEST_HELPERS := $(BUILD)/tests/fakekernel.o $(TEST_LIB)
 # What tests/system/test-*.sh run besides vfiod: the fake GPU around a
 # command, and waiting for uevents, paths, processes and journal entries.
 SYSTEM_HELPERS := $(BUILD)/tests/fakegpu $(BUILD)/tests/vfiod-wait $(BUILD)/tests/fake-polkit
@@ -63,14 +65,17 @@ UMOCK_CFLAGS := $(shell $(PKG_CONFIG) --cflags umockdev-1.0 glib-2.0)
 # test-daemon.c drives libvirt's test driver itself.
 UMOCK_LIBS := $(shell $(PKG_CONFIG) --libs umockdev-1.0 glib-2.0 libvirt) -lpthread
 
-$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIB) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Iagent $(LDFLAGS) -o $@ $< $(LIB) $(LIBS) $(CMOCKA_LIBS)
+$(BUILD)/tests/test-%: tests/unit/test-%.c $(TEST_LIB) $(LIB) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Iagent -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_LIB) $(LIB) $(LIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/fakekernel.o: tests/umockdev/fakekernel.c tests/umockdev/fakekernel.h | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(UMOCK_CFLAGS) -Wno-strict-prototypes -c -o $@ $<
+$(BUILD)/tests/test-util.o: tests/lib/test-util.c tests/lib/test-util.h include/macro.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests/lib -c -o $@ $<
+
+$(BUILD)/tests/fakekernel.o: tests/umockdev/fakekernel.c tests/umockdev/fakekernel.h tests/lib/test-util.h | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(UMOCK_CFLAGS) -Wno-strict-prototypes -Itests/lib -c -o $@ $<
 
 $(BUILD)/tests/test-%: tests/umockdev/test-%.c $(TEST_HELPERS) $(LIB) | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(UMOCK_CFLAGS) -Wno-strict-prototypes -Itests/umockdev $(LDFLAGS) -o $@ $< $(TEST_HELPERS) \
+	$(CC) $(CFLAGS) $(UMOCK_CFLAGS) -Wno-strict-prototypes -Itests/umockdev -Itests/lib $(LDFLAGS) -o $@ $< $(TEST_HELPERS) \
 	        $(LIB) $(LIBS) $(CMOCKA_LIBS) $(UMOCK_LIBS)
 
 $(BUILD)/tests/fakegpu: tests/umockdev/fakegpu.c $(TEST_HELPERS) | $(BUILD)/tests

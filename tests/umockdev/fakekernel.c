@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test-util.h"
+
 #define VFIO "vfio-pci"
 #define MAX_FUNCTIONS 32
 #define MAX_DRIVERS 32
@@ -92,29 +94,7 @@ static void atfork_register(void) {
                 die("pthread_atfork failed");
 }
 
-/* ---- small file helpers on real paths (the testbed's root) ---- */
-
-static char *path_join(const char *a, const char *b) {
-        return g_build_filename(a, b, NULL);
-}
-
-static char *read_file(const char *path) {
-        gchar *s = NULL;
-        gsize len = 0;
-        if (!g_file_get_contents(path, &s, &len, NULL))
-                return NULL;
-        return s;
-}
-
-static void write_file(const char *path, const char *content) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                die("cannot create %s: %m", path);
-        size_t len = strlen(content);
-        if (write(fd, content, len) != (ssize_t) len)
-                die("cannot write %s: %m", path);
-        close(fd);
-}
+/* ---- small file helpers on real paths (the testbed's root; the others: test-util.h) ---- */
 
 /* Replaced, not rewritten in place: no IN_CLOSE_WRITE on the name itself. */
 static void replace_file(const char *dir, const char *name, const char *content) {
@@ -125,11 +105,6 @@ static void replace_file(const char *dir, const char *name, const char *content)
                 die("cannot rename %s: %m", tmp);
         g_free(tmp);
         g_free(dst);
-}
-
-static void mkdir_p(const char *path) {
-        if (g_mkdir_with_parents(path, 0755) < 0)
-                die("cannot create %s: %m", path);
 }
 
 /* "../../.." up from a path below /sys to /sys itself. */
@@ -519,7 +494,7 @@ int fake_kernel_require_preload(int argc, char **argv) {
 static void add_node_file(FakeKernel *k, const char *name) {
         char *node = g_strdup_printf("%s/dev/%s", k->root, name);
         char *ndir = g_path_get_dirname(node);
-        mkdir_p(ndir);
+        mkdirs(ndir);
         write_file(node, "");
         g_free(ndir);
         g_free(node);
@@ -561,7 +536,7 @@ static void add_child(FakeKernel *k, const char *syspath, const char *spec) {
 static void add_module(FakeKernel *k, const FakeModule *m) {
         char *mdir = g_strdup_printf("%s/sys/module/%s", k->root, m->name);
         char *holders = path_join(mdir, "holders");
-        mkdir_p(holders);
+        mkdirs(holders);
         char *p = path_join(mdir, "initstate");
         write_file(p, "live\n");
         g_free(p);
@@ -573,7 +548,7 @@ static void add_module(FakeKernel *k, const FakeModule *m) {
         /* holders/X -> ../../X, each a module of its own */
         for (const char *const *h = m->holders; h && *h; h++) {
                 char *hdir = g_strdup_printf("%s/sys/module/%s", k->root, *h);
-                mkdir_p(hdir);
+                mkdirs(hdir);
                 char *link = path_join(holders, *h), *target = g_strdup_printf("../../%s", *h);
                 if (symlink(target, link) < 0)
                         die("cannot link %s: %m", link);
@@ -583,7 +558,7 @@ static void add_module(FakeKernel *k, const FakeModule *m) {
         }
         if (m->driver) {
                 char *ddir = driver_dir(k, m->driver);
-                mkdir_p(ddir);
+                mkdirs(ddir);
                 char *link = path_join(ddir, "module");
                 char *target = g_strdup_printf("../../../../module/%s", m->name);
                 if (symlink(target, link) < 0)
@@ -659,7 +634,7 @@ static void add_function(FakeKernel *k, const FakePciFunction *d) {
 
         if (d->iommu_group >= 0) {
                 char *gdir = g_strdup_printf("%s/sys/kernel/iommu_groups/%d/devices", k->root, d->iommu_group);
-                mkdir_p(gdir);
+                mkdirs(gdir);
                 char *glink = g_strdup_printf("../../../kernel/iommu_groups/%d", d->iommu_group);
                 umockdev_testbed_set_attribute_link(k->tb, syspath, "iommu_group", glink);
                 char *back = path_join(gdir, d->address);
@@ -676,7 +651,7 @@ static void add_function(FakeKernel *k, const FakePciFunction *d) {
         driver_add(k, f->native);
         if (d->driver) {
                 char *ddir = driver_dir(k, d->driver);
-                mkdir_p(ddir);
+                mkdirs(ddir);
                 g_free(ddir);
                 link_driver(k, f, d->driver);
                 f->driver = g_strdup(d->driver);
@@ -721,7 +696,7 @@ FakeKernel *fake_kernel_new(const FakeScenario *s) {
         k->vanish = g_strdup(s->vanish_on_unbind);
 
         char *p = g_strdup_printf("%s/sys/devices/pci0000:00", k->root);
-        mkdir_p(p);
+        mkdirs(p);
         g_free(p);
         /* The testbed's nodes are plain files: a holder's fd names them by
          * their real path, which vfiod takes for its device directory. */
@@ -729,24 +704,24 @@ FakeKernel *fake_kernel_new(const FakeScenario *s) {
         setenv("VFIOD_DEV_DIR", p, 1);
         g_free(p);
         p = g_strdup_printf("%s/dev/vfio", k->root);
-        mkdir_p(p);
+        mkdirs(p);
         g_free(p);
         /* ALSA's open streams: never the host's. */
         p = g_strdup_printf("%s/proc/asound", k->root);
-        mkdir_p(p);
+        mkdirs(p);
         setenv("VFIOD_ASOUND_DIR", p, 1);
         for (const char *const *a = s->asound; a && *a; a++) {
                 const char *eq = strchr(*a, '=');
                 g_assert(eq);
                 char *rel = g_strndup(*a, eq - *a), *f = path_join(p, rel), *dir = g_path_get_dirname(f);
                 char *line = g_strdup_printf("%s\n", eq + 1);
-                mkdir_p(dir);
+                mkdirs(dir);
                 write_file(f, line);
                 g_free(rel), g_free(f), g_free(dir), g_free(line);
         }
         g_free(p);
         p = g_strdup_printf("%s/fakekernel", k->root);
-        mkdir_p(p);
+        mkdirs(p);
         g_free(p);
 
         driver_add(k, VFIO);
@@ -759,7 +734,7 @@ FakeKernel *fake_kernel_new(const FakeScenario *s) {
         for (size_t i = 0; i < k->n_drivers; i++) {
                 FakeDriver *d = &k->drivers[i];
                 char *ddir = driver_dir(k, d->name);
-                mkdir_p(ddir);
+                mkdirs(ddir);
                 char *bind = path_join(ddir, "bind"), *unbind = path_join(ddir, "unbind");
                 write_file(bind, "");
                 if (s->hung_unbind_driver && g_str_equal(s->hung_unbind_driver, d->name)) {

@@ -28,6 +28,7 @@
 #include "domain-watch.h"
 #include "fakekernel.h"
 #include "log.h"
+#include "test-util.h"
 #include "time-util.h"
 
 #define GPU "0000:01:00.0"
@@ -96,18 +97,13 @@ static int teardown(void **state) {
         daemon_free(fx->d);
         sd_event_unref(fx->event);
         fake_kernel_free(fx->k);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(rm_rf(fx->dir), 0);
         free(fx);
         return 0;
 }
 
 static void write_config(Fixture *fx, const char *text) {
-        FILE *f = fopen(fx->config, "we");
-        assert_non_null(f);
-        fputs(text, f);
-        assert_int_equal(fclose(f), 0);
+        write_file(fx->config, text);
 }
 
 /* Runs the loop until cond() holds or the deadline passes: the test waits
@@ -337,12 +333,9 @@ static bool not_following(Fixture *fx) {
 static void status_record(Fixture *fx, bool exists) {
         char p[256];
         snprintf(p, sizeof(p), "%s/libvirt-qemu/win11.xml", fx->dir);
-        if (exists) {
-                FILE *f = fopen(p, "we");
-                assert_non_null(f);
-                fputs("<domstatus state='running' pid='4242'/>\n", f);
-                assert_int_equal(fclose(f), 0);
-        } else
+        if (exists)
+                write_file(p, "<domstatus state='running' pid='4242'/>\n");
+        else
                 assert_int_equal(unlink(p), 0);
 }
 
@@ -638,10 +631,7 @@ static void test_config_reload(void **state) {
         snprintf(dir, sizeof(dir), "%s.d", fx->config);
         snprintf(dropin, sizeof(dropin), "%s/gpu.conf", dir);
         assert_int_equal(mkdir(dir, 0755), 0);
-        FILE *f = fopen(dropin, "we");
-        assert_non_null(f);
-        fputs("[GPU]\nAddress=0000:02:00.0\n", f);
-        assert_int_equal(fclose(f), 0);
+        write_file(dropin, "[GPU]\nAddress=0000:02:00.0\n");
         write_config(fx, "[Handoff]\nOrphanGraceSec=100ms\n");
         run_for(fx, 300);
         assert_true(driver_is(fx, GPU, "vfio-pci"));

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "state.h"
 #include "strv.h"
+#include "test-util.h"
 
 /* ---- the machines ---- */
 
@@ -241,13 +242,6 @@ static int reap(pid_t pid, unsigned timeout_ms, int *ret_status) {
         return 0;
 }
 
-static void rm_rf(const char *dir) {
-        char cmd[256];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "cannot remove %s\n", dir);
-}
-
 static int teardown(void **state) {
         Fixture *fx = *state;
         if (fx->holder_fd >= 0)
@@ -264,10 +258,10 @@ static int teardown(void **state) {
         if (fx->udev)
                 udev_unref(fx->udev);
         config_free(fx->config);
-        rm_rf(fx->runtime);
-        rm_rf(fx->modprobe);
+        (void) rm_rf(fx->runtime);
+        (void) rm_rf(fx->modprobe);
         if (fx->nvidia_proc[0]) {
-                rm_rf(fx->nvidia_proc);
+                (void) rm_rf(fx->nvidia_proc);
                 unsetenv("VFIOD_NVIDIA_PROC_DIR");
         }
         unsetenv("VFIOD_RUNTIME_DIR");
@@ -1076,7 +1070,7 @@ static void test_module_reference_explained(void **state) {
 static void nvidia_gpu_dir(Fixture *fx, const char *address, const char *information) {
         char p[PATH_MAX];
         snprintf(p, sizeof(p), "%s/gpus/%s", fx->nvidia_proc, address);
-        assert_int_equal(g_mkdir_with_parents(p, 0755), 0);
+        mkdirs(p);
         if (information) {
                 snprintf(p, sizeof(p), "%s/gpus/%s/information", fx->nvidia_proc, address);
                 assert_true(g_file_set_contents(p, information, -1, NULL));

@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -9,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -17,29 +15,13 @@
 #include "fileio.h"
 #include "macro.h"
 #include "strv.h"
+#include "test-util.h"
 
 typedef struct Fixture {
         char dir[64];
         char *conf;      /* DIR/vfiod.conf */
         char *dropins;   /* DIR/vfiod.conf.d */
 } Fixture;
-
-static void rm_rf(const char *path) {
-        _cleanup_closedir_ DIR *d = opendir(path);
-        if (!d) {
-                (void) unlink(path);
-                return;
-        }
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/%s", path, de->d_name) >= 0)
-                        rm_rf(p);
-        }
-        (void) rmdir(path);
-}
 
 static int setup(void **state) {
         Fixture *f = calloc(1, sizeof(Fixture));
@@ -59,24 +41,17 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
         Fixture *f = *state;
-        rm_rf(f->dir);
+        (void) rm_rf(f->dir);
         free(f->conf);
         free(f->dropins);
         free(f);
         return 0;
 }
 
-static void write_file(const char *path, const char *content) {
-        _cleanup_fclose_ FILE *f = fopen(path, "we");
-        assert_non_null(f);
-        assert_true(fputs(content, f) >= 0);
-}
-
 /* Writes PATH.d/name; returns its path if ret is not NULL. */
 static void write_dropin(Fixture *f, const char *name, const char *content, char **ret) {
-        _cleanup_free_ char *p = NULL;
-        assert_true(mkdir(f->dropins, 0755) == 0 || errno == EEXIST);
-        assert_true(asprintf(&p, "%s/%s", f->dropins, name) >= 0);
+        mkdirs(f->dropins);
+        _cleanup_free_ char *p = path_join(f->dropins, name);
         write_file(p, content);
         if (ret)
                 *ret = TAKE_PTR(p);

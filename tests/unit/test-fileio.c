@@ -17,6 +17,7 @@
 #include "fileio.h"
 #include "macro.h"
 #include "strv.h"
+#include "test-util.h"
 #include "time-util.h"
 
 typedef struct TempDir {
@@ -38,36 +39,15 @@ static int setup_tmpdir(void **state) {
 
 static int teardown_tmpdir(void **state) {
         TempDir *t = *state;
-        _cleanup_closedir_ DIR *d = opendir(t->path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/%s", t->path, de->d_name) >= 0)
-                        (void) unlink(p);
-        }
-        int r = rmdir(t->path);
+        int r = rm_rf(t->path);
         free(t);
-        return r;
-}
-
-static char *path_in(const TempDir *t, const char *name) {
-        char *p = NULL;
-        assert_true(asprintf(&p, "%s/%s", t->path, name) >= 0);
-        return p;
-}
-
-static void write_file(const char *path, const char *content) {
-        _cleanup_fclose_ FILE *f = fopen(path, "we");
-        assert_non_null(f);
-        assert_int_equal(fputs(content, f) >= 0, 1);
+        return r < 0 ? -1 : 0;
 }
 
 static void test_read_one_line_file(void **state) {
         TempDir *t = *state;
-        _cleanup_free_ char *p = path_in(t, "lines"), *e = path_in(t, "empty"),
-                            *nonl = path_in(t, "nonl"), *missing = path_in(t, "missing");
+        _cleanup_free_ char *p = path_join(t->path, "lines"), *e = path_join(t->path, "empty"),
+                            *nonl = path_join(t->path, "nonl"), *missing = path_join(t->path, "missing");
         char *s = NULL;
 
         write_file(p, "first line\nsecond line\n");
@@ -92,7 +72,7 @@ static void test_read_one_line_file(void **state) {
 
 static void test_read_full_file(void **state) {
         TempDir *t = *state;
-        _cleanup_free_ char *p = path_in(t, "big"), *big = malloc(20000), *s = NULL;
+        _cleanup_free_ char *p = path_join(t->path, "big"), *big = malloc(20000), *s = NULL;
         size_t size = 0;
 
         assert_non_null(big);
@@ -107,7 +87,7 @@ static void test_read_full_file(void **state) {
 
 static void test_write_string_file_atomic(void **state) {
         TempDir *t = *state;
-        _cleanup_free_ char *p = path_in(t, "state"), *s = NULL;
+        _cleanup_free_ char *p = path_join(t->path, "state"), *s = NULL;
         struct stat st;
 
         assert_int_equal(write_string_file_atomic(p, "hello\nworld\n"), 0);
@@ -141,14 +121,14 @@ static void test_write_string_file_atomic(void **state) {
         assert_int_equal(n, 1);
 
         /* A directory that does not exist. */
-        _cleanup_free_ char *bad = path_in(t, "nodir/file");
+        _cleanup_free_ char *bad = path_join(t->path, "nodir/file");
         assert_int_equal(write_string_file_atomic(bad, "x"), -ENOENT);
 }
 
 static void test_readlink_basename(void **state) {
         TempDir *t = *state;
-        _cleanup_free_ char *driver = path_in(t, "driver"), *plain = path_in(t, "plain"),
-                            *reg = path_in(t, "regular"), *missing = path_in(t, "missing");
+        _cleanup_free_ char *driver = path_join(t->path, "driver"), *plain = path_join(t->path, "plain"),
+                            *reg = path_join(t->path, "regular"), *missing = path_join(t->path, "missing");
         char *s = NULL;
 
         assert_int_equal(symlink("../../bus/pci/drivers/nvidia", driver), 0);

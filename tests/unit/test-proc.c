@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -20,6 +19,7 @@
 #include "holders.h"
 #include "macro.h"
 #include "strv.h"
+#include "test-util.h"
 #include "time-util.h"
 
 /* A uid that no passwd entry has. */
@@ -116,32 +116,6 @@ typedef struct FakeProc {
         char *other;   /* DIR/other */
 } FakeProc;
 
-static void rm_rf(const char *path) {
-        struct stat st;
-        if (lstat(path, &st) < 0)
-                return;
-        if (!S_ISDIR(st.st_mode)) {
-                (void) unlink(path);
-                return;
-        }
-        _cleanup_closedir_ DIR *d = opendir(path);
-        struct dirent *de;
-        while (d && (de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/%s", path, de->d_name) >= 0)
-                        rm_rf(p);
-        }
-        (void) rmdir(path);
-}
-
-static void write_file(const char *path, const char *content) {
-        _cleanup_fclose_ FILE *f = fopen(path, "we");
-        assert_non_null(f);
-        assert_true(fputs(content, f) >= 0);
-}
-
 static int setup_fake(void **state) {
         FakeProc *f = calloc(1, sizeof(FakeProc));
         if (!f)
@@ -160,7 +134,7 @@ static int setup_fake(void **state) {
 
 static int teardown_fake(void **state) {
         FakeProc *f = *state;
-        rm_rf(f->dir);
+        (void) rm_rf(f->dir);
         free(f->root);
         free(f->node_a);
         free(f->node_b);
@@ -387,7 +361,7 @@ static void test_holders_scan_fake(void **state) {
         assert_int_equal(l.n, 1);
         assert_non_null(find_holder(&l, p_devnull));
         holder_list_done(&l);
-        rm_rf(outdir);
+        (void) rm_rf(outdir);
 }
 
 static void test_proc_maps_line(void **state) {

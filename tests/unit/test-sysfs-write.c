@@ -19,6 +19,7 @@
 #include "holders.h"
 #include "state.h"
 #include "sysfs-write.h"
+#include "test-util.h"
 #include "time-util.h"
 
 typedef struct Fixture {
@@ -157,19 +158,13 @@ static void test_stuck_record_pid_reused(void **state) {
 
         /* The same pid, started at another time: not the writer. */
         snprintf(text, sizeof(text), "%d 1 /sys/bus/pci/drivers/x/unbind\n", getpid());
-        FILE *fp = fopen(path, "we");
-        assert_non_null(fp);
-        fputs(text, fp);
-        assert_int_equal(fclose(fp), 0);
+        write_file(path, text);
         assert_int_equal(stuck_check("0000:01:00.1", &pid, NULL), 0);
         assert_int_equal(access(path, F_OK), -1);
 
         /* A record of the older form, pid only, is still read. */
         snprintf(text, sizeof(text), "%d /sys/bus/pci/drivers/x/unbind\n", getpid());
-        fp = fopen(path, "we");
-        assert_non_null(fp);
-        fputs(text, fp);
-        assert_int_equal(fclose(fp), 0);
+        write_file(path, text);
         free(what);
         what = NULL;
         assert_int_equal(stuck_check("0000:01:00.1", &pid, &what), 1);
